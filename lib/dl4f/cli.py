@@ -1,0 +1,104 @@
+"""The ``dl4f`` command: manage the data cache, run the RNN practical, build the TP notebooks.
+
+    dl4f data fetch ^GSPC [--start 2000-01-01 --end 2024-01-01]
+    dl4f data import ../shared/data/GSPC.csv [more.csv ...] [--ticker ^GSPC]
+    dl4f data info
+    dl4f tp rnn [--out results/tp-rnn] [--seed 0] [--models LSTM GRU ...] [--epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _data_fetch(args) -> int:
+    from dl4f import data
+
+    prices = data.load_prices(args.ticker, args.start, args.end, refresh=True)
+    print(f"{args.ticker}: {len(prices)} rows, {prices.index[0].date()} .. {prices.index[-1].date()}, "
+          f"cached in {data.cache_path(args.ticker)}")
+    return 0
+
+
+def _data_import(args) -> int:
+    from dl4f import data
+
+    if args.ticker and len(args.files) > 1:
+        raise ValueError("--ticker names the ticker of ONE file; import several files without it")
+    for file in args.files:
+        ticker, path, rows = data.import_csv(file, args.ticker)
+        print(f"{ticker}: {rows} rows in {path}")
+    return 0
+
+
+def _data_info(args) -> int:
+    from dl4f import data
+
+    info = data.cache_info()
+    print(f"cache directory: {data.cache_dir()}  (set DL4F_DATA_DIR to move it)")
+    if info.empty:
+        print("the cache is empty: seed it with `dl4f data import FILE.csv` or `dl4f data fetch TICKER`")
+    else:
+        print(info.to_string(index=False))
+    return 0
+
+
+def _tp_rnn(args) -> int:
+    from dl4f import tp_rnn
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    print(f"Loading {tp_rnn.TICKER} {tp_rnn.START}..{tp_rnn.END} (window {tp_rnn.WINDOW}, horizon {tp_rnn.HORIZON})")
+    data = tp_rnn.load_data()
+    print(f"  train {data.X_train.shape}, test {data.X_test.shape}")
+    result = tp_rnn.run_comparison(data, names=args.models, seed=args.seed, epochs=args.epochs, progress=print)
+    paths = tp_rnn.save_outputs(result, data, out)
+    print()
+    print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nwrote {', '.join(str(p) for p in paths)}  ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dl4f", description="Deep Learning for Finance: course tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data_p = sub.add_parser("data", help="the market-data cache").add_subparsers(dest="action", required=True)
+    fetch = data_p.add_parser("fetch", help="download a ticker from Yahoo Finance into the cache")
+    fetch.add_argument("ticker")
+    fetch.add_argument("--start", default=None)
+    fetch.add_argument("--end", default=None, help="exclusive, as in yfinance")
+    fetch.set_defaults(func=_data_fetch)
+    imp = data_p.add_parser("import", help="seed the cache from CSV files with yfinance's columns")
+    imp.add_argument("files", nargs="+")
+    imp.add_argument("--ticker", default=None, help="ticker of the file (default: from its name, GSPC.csv -> ^GSPC)")
+    imp.set_defaults(func=_data_import)
+    data_p.add_parser("info", help="what the cache holds").set_defaults(func=_data_info)
+
+    tp = sub.add_parser("tp", help="practical assignments").add_subparsers(dest="tp", required=True)
+    rnn = tp.add_parser("rnn", help="run the RNN TP's model comparison and write its table and figures")
+    rnn.add_argument("--out", default="results/tp-rnn", help="output folder (default: results/tp-rnn)")
+    rnn.add_argument("--seed", type=int, default=0)
+    rnn.add_argument("--models", nargs="+", default=None, help="a subset of the models, by name")
+    rnn.add_argument("--epochs", type=int, default=None, help="override the number of epochs (quick runs)")
+    rnn.set_defaults(func=_tp_rnn)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:  # DataError is a RuntimeError
+        print(f"dl4f: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dl4f: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
