@@ -19,7 +19,6 @@ program. Weights have the same names, shapes and order as ``keras.layers.LSTM``,
 
 from __future__ import annotations
 
-import dl4f  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 from keras import ops
 

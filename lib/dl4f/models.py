@@ -7,7 +7,6 @@ Every Keras builder returns an uncompiled ``keras.Sequential`` that maps a windo
 
 from __future__ import annotations
 
-import dl4f  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 from sklearn.linear_model import LinearRegression
 

@@ -41,7 +41,7 @@ def plot_history(histories: dict, *, log: bool = True) -> Figure:
     rows = -(-n // cols)
     fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, (name, h) in zip(axes, histories.items()):
+    for ax, (name, h) in zip(axes, histories.items(), strict=False):
         epochs = np.arange(1, len(h["loss"]) + 1)
         ax.plot(epochs, h["loss"], label="train")
         if "val_loss" in h:
@@ -65,7 +65,7 @@ def plot_r2(table: pd.DataFrame, *, reference: dict | None = None) -> Figure:
     ax = fig.subplots()
     y = np.arange(len(table))
     ax.barh(y, table["r2"], color="tab:blue", label="this run")
-    for yi, value in zip(y, table["r2"]):
+    for yi, value in zip(y, table["r2"], strict=True):
         ax.text(value, yi, f" {value:.3f}", va="center", fontsize=8)
     if reference:
         ref = [reference.get(m, np.nan) for m in table["model"]]

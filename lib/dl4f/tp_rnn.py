@@ -7,9 +7,10 @@ trains them all and scores them on the test split; ``save_outputs`` writes the t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
@@ -88,33 +89,37 @@ def load_data(
     return TPData(X_train, X_test, y_train, y_test, pd.DatetimeIndex(dates_test), returns)
 
 
-def train(name: str, data: TPData, *, seed: int = 0, epochs: int | None = None, recipe: dict | None = None):
+def fit_kwargs(epochs: int | None = None) -> dict:
+    """Keyword arguments of ``dl4f.training.fit`` for the TP's networks: ``fit(model, X, y, **fit_kwargs())``.
+
+    ``RECIPE`` plus fresh callbacks: keep the epoch with the lowest validation loss (what the TP's
+    ``EarlyStopping(restore_best_weights=True)`` does) and stop on NaN. The number of epochs is, in order:
+    the ``epochs`` argument, the ``DL4F_TP_EPOCHS`` environment variable (quick CI runs), ``RECIPE``.
+    """
+    if epochs is None:
+        env = os.environ.get("DL4F_TP_EPOCHS", "").strip()
+        if env:
+            if not env.isdigit() or int(env) < 1:
+                raise ValueError(f"DL4F_TP_EPOCHS must be a positive integer, got {env!r}")
+            epochs = int(env)
+    kwargs = {k: RECIPE[k] for k in ("epochs", "batch_size", "learning_rate", "validation_split")}
+    if epochs is not None:
+        kwargs["epochs"] = epochs
+    kwargs["callbacks"] = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=kwargs["epochs"], restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    return kwargs
+
+
+def train(name: str, data: TPData, *, seed: int = 0, epochs: int | None = None):
     """Train model ``name`` (a key of ``models.BUILDERS``) on the training split; returns (model, history).
 
     Score it with ``dl4f.evaluation.r2(data.y_test, dl4f.training.predict(model, data.X_test))``.
     """
     if name not in models.BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose among {list(models.BUILDERS)}")
-    r = {**RECIPE, **(recipe or {})}
-    if epochs is not None:
-        r["epochs"] = epochs
-    callbacks = [
-        # best epoch on the validation split, as the TP's EarlyStopping(restore_best_weights=True) does
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=r["epochs"], restore_best_weights=True),
-        keras.callbacks.TerminateOnNaN(),
-    ]
-    model, history = training.fit(
-        models.BUILDERS[name],
-        data.X_train,
-        data.y_train,
-        seed=seed,
-        epochs=r["epochs"],
-        batch_size=r["batch_size"],
-        learning_rate=r["learning_rate"],
-        validation_split=r["validation_split"],
-        callbacks=callbacks,
-    )
-    return model, history
+    return training.fit(models.BUILDERS[name], data.X_train, data.y_train, seed=seed, **fit_kwargs(epochs))
 
 
 def run_comparison(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-import dl4f  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 import numpy as np
 
