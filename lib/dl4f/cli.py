@@ -47,8 +47,11 @@ def _data_info(args) -> int:
 
 
 def _tp_rnn(args) -> int:
-    from dl4f import tp_rnn
+    from dl4f import models, tp_rnn
 
+    unknown = [m for m in args.models or [] if m not in models.BUILDERS]
+    if unknown:  # before loading data or training anything
+        raise ValueError(f"unknown model(s) {unknown}; choose among {list(models.BUILDERS)}")
     out = Path(args.out)
     t0 = time.perf_counter()
     print(f"Loading {tp_rnn.TICKER} {tp_rnn.START}..{tp_rnn.END} (window {tp_rnn.WINDOW}, horizon {tp_rnn.HORIZON})")

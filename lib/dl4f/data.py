@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -207,6 +208,9 @@ def download(ticker: str, start=None, end=None) -> pd.DataFrame:
     except ImportError as exc:  # pragma: no cover - yfinance is a dependency
         raise CacheMissError(f"yfinance is not installed and {ticker} is not cached.\n{_seed_hint(ticker)}") from exc
     kwargs = {"start": start, "end": end} if (start or end) else {"period": "max"}
+    yf_logger = logging.getLogger("yfinance")
+    level = yf_logger.level
+    yf_logger.setLevel(logging.CRITICAL)  # yfinance logs each failure itself; dl4f raises one clear error instead
     try:
         frame = yf.Ticker(ticker).history(auto_adjust=True, raise_errors=True, **kwargs)
     except yfe.YFRateLimitError as exc:
@@ -224,6 +228,8 @@ def download(ticker: str, start=None, end=None) -> pd.DataFrame:
         ) from exc
     except Exception as exc:  # network errors come from requests/curl_cffi with many types
         raise CacheMissError(_offline_message(ticker, exc)) from exc
+    finally:
+        yf_logger.setLevel(level)
     if frame is None or frame.empty:
         raise EmptyDataError(f"Yahoo Finance returned no rows for {ticker} between {start} and {end}.")
     return _normalise(frame, source=f"Yahoo's answer for {ticker}")

@@ -41,7 +41,7 @@ REFERENCE_R2 = {
 # - The TP's callbacks never see an improvement larger than min_delta=1e-5 on a loss of ~3e-5 (raw
 #   units): every run stops at epoch 17 and restores epoch 7. dl4f trains a few epochs with a larger
 #   step and batch instead, keeps the best epoch on the same chronological validation split.
-RECIPE = {"epochs": 4, "batch_size": 256, "learning_rate": 3e-3, "validation_split": 0.2}
+RECIPE = {"epochs": 4, "batch_size": training.DEFAULT_BATCH_SIZE, "learning_rate": 3e-3, "validation_split": 0.2}
 
 
 @dataclass

@@ -8,9 +8,10 @@ import keras
 import numpy as np
 
 # Per-epoch time of LSTM(100) on 200-day windows hardly depends on the batch size on a 2-core CPU
-# (measured: 4.9 s at 32, 4.4 s at 256, 3.9 s at 1024; benchmarks/batch_size.py): the CPU is busy with
-# arithmetic, not overhead. What a larger batch buys is fewer, steadier updates; 64 keeps enough of them.
-DEFAULT_BATCH_SIZE = 64
+# (measured: 4.9 s at 32, 4.4 s at 256, 3.9 s at 1024; benchmarks/lstm_speed.py): the CPU is busy with
+# arithmetic. 256 is ~10 % faster per epoch than Keras's 32 and still gives 15 updates per epoch on the
+# TP's 3,734 training windows; 1024 gives only 4, too few to converge in a handful of epochs.
+DEFAULT_BATCH_SIZE = 256
 DEFAULT_LEARNING_RATE = 1e-3
 
 
