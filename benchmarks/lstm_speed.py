@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import dl4f  # noqa: F401  (KERAS_BACKEND)
 import keras
 import numpy as np
 from keras import ops
 
+import dl4f  # noqa: F401  (KERAS_BACKEND)
 from dl4f.layers import GateLSTM
 
 
@@ -65,7 +65,8 @@ def main() -> None:
     print(f"\nratio GateLSTM / keras LSTM at batch 256: {results[('dl4f GateLSTM (scan)', 256)] / ref:.2f} (goal <= 2)")
     print(f"ratio keras LSTM batch 32 / batch 256: {results[('keras LSTM', 32)] / ref:.2f}")
     if args.loop:
-        print(f"ratio for-loop / scan: {results[('GateLSTM cell in a for-loop', 256)] / results[('dl4f GateLSTM (scan)', 256)]:.1f}")
+        loop, scan = results[("GateLSTM cell in a for-loop", 256)], results[("dl4f GateLSTM (scan)", 256)]
+        print(f"ratio for-loop / scan: {loop / scan:.1f}")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import dl4f  # noqa: F401  (KERAS_BACKEND)
 import keras
 import pandas as pd
 
+import dl4f  # noqa: F401  (KERAS_BACKEND)
 from dl4f import evaluation, models, tp_rnn, training
 
 

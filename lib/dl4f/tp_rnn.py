@@ -85,7 +85,9 @@ def load_data(
     X, y = make_windows(returns * (100.0 if percent else 1.0), window, horizon)
     # the target of window i is the return on day i + window + horizon - 1 of the returns series
     target_dates = returns.index[window + horizon - 1 :]
-    X_train, X_test, y_train, y_test, _, dates_test = chronological_split(X, y, np.asarray(target_dates), test_size=test_size)
+    X_train, X_test, y_train, y_test, _, dates_test = chronological_split(
+        X, y, np.asarray(target_dates), test_size=test_size
+    )
     return TPData(X_train, X_test, y_train, y_test, pd.DatetimeIndex(dates_test), returns)
 
 
