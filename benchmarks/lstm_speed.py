@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import time
 
+# isort: off
+import dl4f  # noqa: F401  (sets KERAS_BACKEND=jax: must come before keras)
 import keras
+# isort: on
 import numpy as np
 from keras import ops
 
-import dl4f  # noqa: F401  (KERAS_BACKEND)
 from dl4f.layers import GateLSTM
 
 
@@ -51,7 +53,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     X = rng.random((3734, 200, 1)).astype("float32")
     y = rng.random(3734).astype("float32")
-    cases = [("keras LSTM", lambda: keras.layers.LSTM(100), b) for b in (32, 256, 1024)]
+    cases = [("keras LSTM", lambda: keras.layers.LSTM(100), b) for b in (32, 64, 256, 1024)]
     cases += [("keras GRU", lambda: keras.layers.GRU(100), 256), ("dl4f GateLSTM (scan)", lambda: GateLSTM(100), 256)]
     if args.loop:
         cases.append(("GateLSTM cell in a for-loop", lambda: LoopLSTM(100), 256))

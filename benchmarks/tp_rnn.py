@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import time
 
+# isort: off
+import dl4f  # noqa: F401  (sets KERAS_BACKEND=jax: must come before keras)
 import keras
+# isort: on
 import pandas as pd
 
-import dl4f  # noqa: F401  (KERAS_BACKEND)
 from dl4f import evaluation, models, tp_rnn, training
 
 
