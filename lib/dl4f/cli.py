@@ -4,6 +4,9 @@
     dl4f data import ../shared/data/GSPC.csv [more.csv ...] [--ticker ^GSPC]
     dl4f data info
     dl4f tp rnn [--out results/tp-rnn] [--seed 0] [--models LSTM GRU ...] [--epochs N]
+    dl4f tp release [tp-rnn]            student version: solutions/tp-rnn/ -> exercises/tp-rnn/
+    dl4f tp execute [tp-rnn] [--out ..] the solution run top to bottom, saved with its outputs
+    dl4f tp collect FOLDER [tp-rnn]     <student>.ipynb files -> submitted/<student>/tp-rnn/
 """
 
 from __future__ import annotations
@@ -65,6 +68,37 @@ def _tp_rnn(args) -> int:
     return 0
 
 
+def _tp_release(args) -> int:
+    from dl4f import assignments
+
+    for path in assignments.release(args.assignment):
+        print(f"wrote {path.relative_to(assignments.ROOT)} (no solution, no hidden test, no output)")
+    return 0
+
+
+def _tp_execute(args) -> int:
+    import os
+
+    from dl4f import assignments
+
+    if args.epochs is not None:
+        os.environ["DL4F_TP_EPOCHS"] = str(args.epochs)
+    source = assignments.ROOT / "solutions" / args.assignment / f"{args.assignment}.ipynb"
+    out = Path(args.out) if args.out else assignments.ROOT / assignments.CORRECTED[args.assignment]
+    t0 = time.perf_counter()
+    assignments.execute(source, out, timeout=args.timeout)
+    print(f"executed {source} -> {out} ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def _tp_collect(args) -> int:
+    from dl4f import assignments
+
+    students = assignments.collect(Path(args.folder), args.assignment)
+    print(f"collected {len(students)} submission(s) into submitted/<student>/{args.assignment}/: {', '.join(students)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dl4f", description="Deep Learning for Finance: course tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     rnn.add_argument("--models", nargs="+", default=None, help="a subset of the models, by name")
     rnn.add_argument("--epochs", type=int, default=None, help="override the number of epochs (quick runs)")
     rnn.set_defaults(func=_tp_rnn)
+    rel = tp.add_parser("release", help="generate the student version: solutions/<tp>/ -> exercises/<tp>/ (nbgrader)")
+    rel.add_argument("assignment", nargs="?", default="tp-rnn")
+    rel.set_defaults(func=_tp_release)
+    exe = tp.add_parser("execute", help="run the solution notebook and save it with its outputs (the corrected TP)")
+    exe.add_argument("assignment", nargs="?", default="tp-rnn")
+    exe.add_argument("--out", default=None, help="output notebook (default: chapters/rnn/tp-rnn-corrected.ipynb)")
+    exe.add_argument("--epochs", type=int, default=None, help="override the number of epochs (quick runs)")
+    exe.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    exe.set_defaults(func=_tp_execute)
+    col = tp.add_parser("collect", help="copy a folder of submissions (<student>.ipynb) into submitted/ for nbgrader")
+    col.add_argument("folder")
+    col.add_argument("assignment", nargs="?", default="tp-rnn")
+    col.set_defaults(func=_tp_collect)
     return parser
 
 
