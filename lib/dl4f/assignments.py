@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "tp-rnn"
 # The executed solution, rendered by the site as the "TP corrected" page (hidden tests tagged remove-cell).
 CORRECTED = {"tp-rnn": Path("chapters/rnn/tp-rnn-corrected.ipynb")}
+# The title of each corrected page on the site (a front-matter cell of the executed copy).
+CORRECTED_TITLES = {"tp-rnn": "TP Corrected: Recurrent Neural Networks for Time Series Prediction"}
 
 _MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
             "BEGIN MARK SCHEME", "END MARK SCHEME")
@@ -88,11 +90,26 @@ def release(assignment: str = ASSIGNMENT, root: Path = ROOT) -> list[Path]:
     return out
 
 
-def execute(source: Path, out: Path, *, timeout: int = 600, strip_markers: bool = True) -> Path:
+def add_page_title(nb, title: str) -> None:
+    """Give a notebook page its Quarto title: a raw front-matter cell first, and no ``# heading`` repeating it."""
+    if nb.cells and nb.cells[0].cell_type == "raw" and nb.cells[0].source.lstrip().startswith("---"):
+        nb.cells.pop(0)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.splitlines()
+            if lines and lines[0].startswith("# "):
+                cell.source = "\n".join(lines[1:]).lstrip("\n")
+            break
+    quoted = title.replace('"', '\\"')
+    nb.cells.insert(0, nbformat.v4.new_raw_cell(f'---\ntitle: "{quoted}"\n---'))
+
+
+def execute(source: Path, out: Path, *, timeout: int = 600, strip_markers: bool = True, title: str | None = None) -> Path:
     """Run the notebook ``source`` top to bottom (kernel ``python3``) and write it with its outputs to ``out``.
 
     With ``strip_markers`` the nbgrader region markers (``### BEGIN SOLUTION``...) are removed from the copy,
-    so the page shows plain code; the hidden-test cells keep their ``remove-cell`` tag.
+    so the page shows plain code; the hidden-test cells keep their ``remove-cell`` tag. ``title`` becomes the
+    page title (a front-matter raw cell) of the copy.
     """
     from nbclient import NotebookClient
 
@@ -105,6 +122,8 @@ def execute(source: Path, out: Path, *, timeout: int = 600, strip_markers: bool 
             cell.source = "\n".join(
                 line for line in cell.source.splitlines() if not line.strip().startswith(_MARKERS[:4])
             )
+    if title:
+        add_page_title(nb, title)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
     return out

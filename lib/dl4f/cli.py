@@ -86,7 +86,7 @@ def _tp_execute(args) -> int:
     source = assignments.ROOT / "solutions" / args.assignment / f"{args.assignment}.ipynb"
     out = Path(args.out) if args.out else assignments.ROOT / assignments.CORRECTED[args.assignment]
     t0 = time.perf_counter()
-    assignments.execute(source, out, timeout=args.timeout)
+    assignments.execute(source, out, timeout=args.timeout, title=assignments.CORRECTED_TITLES.get(args.assignment))
     print(f"executed {source} -> {out} ({time.perf_counter() - t0:.0f} s)")
     return 0
 

@@ -33,6 +33,7 @@ import numpy as np
 from keras import ops
 
 from dl4f import evaluation, tp_rnn, training
+from dl4f.layers import scan_steps
 
 # Minimum R² on the test split, per model, with dl4f's training (dl4f.tp_rnn.fit_kwargs()).
 # Calibrated by benchmarks/calibrate_tp_rnn.py (5 seeds, RECIPE of 3 epochs; custom LSTM: 1 epoch driven by
@@ -456,15 +457,7 @@ class ScanDriven(keras.layers.Layer):
             self.inner.build(input_shape)
 
     def call(self, inputs):
-        batch = ops.shape(inputs)[0]
-        h0 = ops.zeros((batch, self.units), dtype=inputs.dtype)
-        xs = ops.transpose(inputs, (1, 0, 2))
-
-        def step(carry, x_t):
-            h, c = self.inner.step(x_t, *carry)
-            return (h, c), None
-
-        (h_last, _), _ = ops.scan(step, (h0, h0), xs)
+        h_last, _ = scan_steps(self.inner.step, inputs, self.units)
         return h_last
 
     def compute_output_shape(self, input_shape):

@@ -72,6 +72,25 @@ class GateLSTMCell(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+def scan_steps(step, inputs, units: int):
+    """Run ``step(x_t, h_prev, c_prev) -> (h_t, c_t)`` over the time axis with ``keras.ops.scan``.
+
+    ``inputs`` is (batch, time, features); the states start at zero. Returns ``(h_last, h_all)``: the last
+    hidden state (batch, units) and every hidden state (batch, time, units).
+    """
+    batch = ops.shape(inputs)[0]
+    h0 = ops.zeros((batch, units), dtype=inputs.dtype)
+    c0 = ops.zeros((batch, units), dtype=inputs.dtype)
+    xs = ops.transpose(inputs, (1, 0, 2))  # scan walks the leading axis: put time first
+
+    def body(carry, x_t):
+        h, c = step(x_t, *carry)
+        return (h, c), h
+
+    (h_last, _), h_all = ops.scan(body, (h0, c0), xs)
+    return h_last, ops.transpose(h_all, (1, 0, 2))
+
+
 @keras.saving.register_keras_serializable(package="dl4f")
 class GateLSTM(keras.layers.Layer):
     """Runs ``GateLSTMCell`` over a sequence ``(batch, time, features)`` with ``keras.ops.scan``.
@@ -92,20 +111,8 @@ class GateLSTM(keras.layers.Layer):
         self.cell.build((input_shape[0], input_shape[-1]))
 
     def call(self, inputs):
-        batch = ops.shape(inputs)[0]
-        h0 = ops.zeros((batch, self.units), dtype=inputs.dtype)
-        c0 = ops.zeros((batch, self.units), dtype=inputs.dtype)
-        # scan walks the leading axis, so put time first: (time, batch, features).
-        xs = ops.transpose(inputs, (1, 0, 2))
-
-        def step(carry, x_t):
-            h, c = self.cell.step(x_t, *carry)
-            return (h, c), h
-
-        (h_last, _), h_all = ops.scan(step, (h0, c0), xs)
-        if self.return_sequences:
-            return ops.transpose(h_all, (1, 0, 2))
-        return h_last
+        h_last, h_all = scan_steps(self.cell.step, inputs, self.units)
+        return h_all if self.return_sequences else h_last
 
     def compute_output_shape(self, input_shape):
         if self.return_sequences:

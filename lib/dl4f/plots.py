@@ -65,14 +65,16 @@ def plot_r2(table: pd.DataFrame, *, reference: dict | None = None) -> Figure:
     ax = fig.subplots()
     y = np.arange(len(table))
     ax.barh(y, table["r2"], color="tab:blue", label="this run")
-    for yi, value in zip(y, table["r2"], strict=True):
-        ax.text(value, yi, f" {value:.3f}", va="center", fontsize=8)
+    ref = [reference.get(m, np.nan) for m in table["model"]] if reference else [np.nan] * len(table)
     if reference:
-        ref = [reference.get(m, np.nan) for m in table["model"]]
         ax.scatter(ref, y, marker="|", s=300, color="black", label="TP reference", zorder=3)
+    for yi, value, r in zip(y, table["r2"], ref, strict=True):  # the label right of the bar and of the tick
+        ax.text(max(value, r) if np.isfinite(r) else value, yi, f"  {value:.3f}", va="center", fontsize=8)
+    values = list(table["r2"]) + [v for v in ref if np.isfinite(v)]
+    ax.set_xlim(min(0.0, min(values)) * 1.15, max(0.0, max(values)) * 1.2 + 1e-3)  # room for the labels
     ax.set_yticks(y, table["model"])
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("R² on the test split")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2, frameon=False)
     return fig
