@@ -20,11 +20,13 @@ import argparse
 import math
 import time
 
+# isort: off
+import dl4f  # noqa: F401  (sets KERAS_BACKEND=jax: must come before keras)
 import keras
+# isort: on
 import numpy as np
 import pandas as pd
 
-import dl4f  # noqa: F401  (KERAS_BACKEND)
 from dl4f import evaluation, grading, layers, models, tp_rnn, training
 
 
