@@ -1,10 +1,8 @@
-"""Calibrate the R² thresholds of the RNN TP's hidden tests (dl4f.grading.R2_THRESHOLDS).
+"""Calibrate the R² thresholds of the RNN TP's hidden tests (dl4f_grading.tp_rnn.R2_THRESHOLDS).
 
-For each seed, train every model of the TP the way the notebook does (``tp_rnn.train``: dl4f's recipe) and
-the custom LSTM the way its hidden test does (``grading.custom_lstm_r2``: the cell driven by ``ops.scan``,
-``grading.CUSTOM_EPOCHS`` epoch(s)), with dl4f's reference cell and a student-style variant (all weights
-glorot-uniform, zero biases, no forget-gate bias of 1). Each model's R² on the test split is printed as it
-comes, with the untrained model's R², then per model: mean, std, min, max, and the threshold
+For each seed, train every model of the TP the way the notebook does (``tp_rnn.train``: dl4f's recipe). Each
+model's R² on the test split is printed as it comes, with the untrained model's R², then per model: mean, std,
+min, max, and the threshold
 
     threshold = floor_0.01(min - 3 std)
 
@@ -27,28 +25,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dl4f import evaluation, grading, layers, models, tp_rnn, training
-
-
-class StudentStyleCell(layers.GateLSTMCell):
-    """dl4f's cell with the initialisation a student may write: glorot everywhere, all biases zero."""
-
-    def build(self, input_shape):
-        d, u = input_shape[-1], self.units
-        self.kernel = self.add_weight(shape=(d, 4 * u), initializer="glorot_uniform", name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(u, 4 * u), initializer="glorot_uniform", name="recurrent_kernel")
-        self.bias = self.add_weight(shape=(4 * u,), initializer="zeros", name="bias")
-
-
-CUSTOM = {"Custom LSTM": layers.GateLSTMCell, "Custom LSTM (student init)": StudentStyleCell}
+from dl4f import evaluation, models, tp_rnn, training
+from dl4f_grading import tp_rnn as grading
 
 
 def untrained_r2(name: str, data, seed: int) -> float:
     keras.utils.set_random_seed(seed)
-    if name in CUSTOM:
-        model = keras.Sequential([keras.Input((200, 1)), grading.ScanDriven(CUSTOM[name](100)), keras.layers.Dense(1)])
-    else:
-        model = models.BUILDERS[name]()
+    model = models.BUILDERS[name]()
     return evaluation.r2(data.y_test, training.predict(model, data.X_test))
 
 
@@ -56,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--models", nargs="+",
-                        default=["MLP", "LSTM", "GRU", "LSTM (2 layers)", "GRU (2 layers)", *CUSTOM])
+                        default=["MLP", "LSTM", "GRU", "LSTM (2 layers)", "GRU (2 layers)"])
     args = parser.parse_args()
     data = tp_rnn.load_data()
     rows = []
@@ -67,11 +50,8 @@ def main() -> None:
     for seed in range(args.seeds):
         for name in args.models:
             t0 = time.perf_counter()
-            if name in CUSTOM:
-                r2 = grading.custom_lstm_r2(CUSTOM[name], seed=seed)
-            else:
-                model, _ = tp_rnn.train(name, data, seed=seed)
-                r2 = evaluation.r2(data.y_test, training.predict(model, data.X_test))
+            model, _ = tp_rnn.train(name, data, seed=seed)
+            r2 = evaluation.r2(data.y_test, training.predict(model, data.X_test))
             seconds = time.perf_counter() - t0
             r2_0 = untrained_r2(name, data, seed)
             keras.backend.clear_session()
@@ -86,10 +66,9 @@ def main() -> None:
     summary.loc["Linear regression"] = [1, r2_linear, 0.0, r2_linear, r2_linear, np.nan, 0.0,
                                         math.floor((r2_linear - 0.02) * 100) / 100]
     print(f"\n{args.seeds} seeds, {time.perf_counter() - t_start:.0f} s; epochs {tp_rnn.RECIPE['epochs']} "
-          f"(custom LSTM: {grading.CUSTOM_EPOCHS}); current thresholds: {grading.R2_THRESHOLDS}\n")
+          f"; current thresholds: {grading.R2_THRESHOLDS}\n")
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
 
 
 if __name__ == "__main__":
-
     main()

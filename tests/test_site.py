@@ -5,14 +5,24 @@
 - Every page has a title; every internal link and image path resolves.
 - Every ``.qmd`` page's Python code executes top to bottom in a fresh kernel, as ``quarto render`` would
   run it: the page is read with jupytext's R Markdown reader (which understands ```{python} chunks) and
-  executed with nbclient, in the page's folder, on the data cache seeded by ``conftest.py``.
+  executed with nbclient, in the page's folder, on the data cache seeded by ``conftest.py``. The kernel gets
+  the environment of an instructor's shell: no ``KERAS_BACKEND`` (a page that imports ``keras`` before
+  ``dl4f`` would pick TensorFlow there and fail), and Quarto's figure set-up (``fig-width``, ``fig-height``,
+  ``fig-dpi`` of ``_quarto.yml``, as Quarto's own kernel set-up applies them).
+- No figure of an executed page is wider than the text column (Quarto's default body width, 800 px) at the
+  site's ``fig-dpi``; ``styles.css`` scales every image down to the column (phones) in both themes; the
+  ``_environment`` file that Quarto reads sets ``KERAS_BACKEND=jax`` for every render.
 - No page shows a solution or a hidden test of a student version; the corrected TP shows no hidden test
   (its hidden-test cells carry the ``remove-cell`` tag, which Quarto honours).
 """
 
 from __future__ import annotations
 
+import base64
+import fnmatch
+import os
 import re
+import struct
 import time
 from pathlib import Path
 
@@ -47,6 +57,22 @@ MODULES = [
     "Projects",
 ]
 PAGE_SECONDS = 180  # each page must execute in under 3 minutes on 2 cores
+
+# Quarto's article layout: the body column is at most 800 px wide (its grid's default `body-width`); a figure
+# of at most 7 in at fig-dpi 110 (770 px, plus what a tight bounding box adds) fits it.
+COLUMN_PX = 800
+HTML = CONFIG["format"]["html"]
+FIG_DPI = HTML.get("fig-dpi", 96)
+# Quarto's own set-up chunk for Jupyter (resources/jupyter/lang/python/setup.py), with the site's values:
+# every figure the page shows is drawn at fig-dpi, and a pyplot figure without figsize gets fig-width x fig-height.
+QUARTO_SETUP = f"""
+import matplotlib.pyplot as plt
+plt.rcParams['figure.figsize'] = ({HTML.get("fig-width", 7)}, {HTML.get("fig-height", 5)})
+plt.rcParams['figure.dpi'] = {FIG_DPI}
+plt.rcParams['savefig.dpi'] = {FIG_DPI}
+from matplotlib_inline.backend_inline import set_matplotlib_formats
+set_matplotlib_formats('png')
+"""
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -131,17 +157,51 @@ def page_markdown(rel: str) -> str:
     return (ROOT / rel).read_text()
 
 
-def execute_page(rel: str):
-    """Run a .qmd page's Python chunks in a fresh kernel, in the page's folder; return (notebook, seconds)."""
+def instructor_environment() -> dict:
+    """The environment of an instructor's shell: this process's, less ``KERAS_BACKEND`` (which the tests set)."""
+    env = dict(os.environ)
+    env.pop("KERAS_BACKEND", None)
+    return env
+
+
+def execute_page(rel: str, env: dict | None = None):
+    """Run a .qmd page's Python chunks in a fresh kernel, in the page's folder; return (notebook, seconds).
+
+    The kernel runs with ``env`` (default: ``instructor_environment()``) and, first, Quarto's figure set-up
+    (``QUARTO_SETUP``); that set-up cell is removed from the returned notebook.
+    """
     path = ROOT / rel
     nb = jupytext.reads(path.read_text(), fmt="Rmd")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.insert(0, nbformat.v4.new_code_cell(QUARTO_SETUP))
     client = NotebookClient(
         nb, timeout=PAGE_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.perf_counter()
-    client.execute()
-    return nb, time.perf_counter() - start
+    client.execute(env=instructor_environment() if env is None else env)
+    seconds = time.perf_counter() - start
+    nb.cells.pop(0)
+    return nb, seconds
+
+
+def png_size(data: str | bytes) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG, from its IHDR chunk; ``data`` is the notebook's base64 text or bytes."""
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    if raw[:8] != b"\x89PNG\r\n\x1a\n" or raw[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    return struct.unpack(">II", raw[16:24])
+
+
+def image_widths(nb) -> list[tuple[int, int]]:
+    """(cell index, displayed width in px) of every PNG output; a width in the output's metadata wins."""
+    widths = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                width = png_size(output["data"]["image/png"])[0]
+                shown = output.get("metadata", {}).get("image/png", {}).get("width")
+                widths.append((index, int(shown) if shown else width))
+    return widths
 
 
 def outputs_text(nb) -> str:
@@ -183,11 +243,25 @@ def test_quarto_config_is_a_website_with_the_required_options():
     assert website["repo-url"] in footer_text, "the footer links to the source repository"
 
 
+# Files the publish workflow builds before `quarto render` (never committed): root-anchored, in these folders.
+BUILT_BY_WORKFLOW = ("wheels/",)
+
+
+def _built_by_workflow(path: str) -> bool:
+    return path.lstrip("/").startswith(BUILT_BY_WORKFLOW)
+
+
 def test_every_file_named_in_quarto_config_exists():
     named = set(RENDER) | set(RESOURCES) | set(sidebar_hrefs())
     named.add(CONFIG["format"]["html"]["css"])
-    missing = sorted(p for p in named if not (ROOT / p).is_file())
+    built = {p for p in named if _built_by_workflow(p)}
+    missing = sorted(p for p in named - built if not (ROOT / p).is_file())
     assert not missing, f"_quarto.yml names files that do not exist: {missing}"
+    workflow = (ROOT / ".github" / "workflows" / "publish.yml").read_text()
+    for pattern in built:
+        folder = pattern.lstrip("/").split("/")[0]
+        assert pattern.startswith("/"), f"{pattern}: anchor build outputs at the project root ('/')"
+        assert f"--out {folder}" in workflow, f"{pattern} is built by no step of publish.yml"
 
 
 def test_only_site_pages_are_rendered():
@@ -254,6 +328,9 @@ def test_internal_links_and_images_resolve(page):
         if not path:
             continue
         resolved = (ROOT / path.lstrip("/")) if path.startswith("/") else (base / path)
+        rel_target = os.path.relpath(os.path.normpath(resolved), ROOT)
+        if _built_by_workflow(rel_target) and any(fnmatch.fnmatch(rel_target, r.lstrip("/")) for r in RESOURCES):
+            continue  # a file the publish workflow builds and the site serves (the students' wheel)
         if not resolved.exists():
             broken.append(target)
             continue
@@ -336,11 +413,53 @@ def test_corrected_page_is_executed_and_shows_no_hidden_test():
 # --------------------------------------------------------------------------- execution of the pages
 
 
+def test_quarto_environment_file_sets_the_keras_backend():
+    """Quarto reads `_environment` (project root) into every render's environment, kernels included."""
+    path = ROOT / "_environment"
+    assert path.is_file(), "_environment (next to _quarto.yml) sets KERAS_BACKEND for quarto render"
+    values = dict(
+        line.split("=", 1) for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+    )
+    assert values.get("KERAS_BACKEND", "").strip().strip("\"'") == "jax"
+
+
+def test_figures_scale_to_the_column_in_both_themes():
+    """styles.css makes every content image responsive (max-width 100 %, height auto), dark mode included."""
+    css = re.sub(r"/\*.*?\*/", "", (ROOT / HTML["css"]).read_text(), flags=re.DOTALL)
+    rules = re.findall(r"([^{}]+)\{([^}]*)\}", css)
+    responsive = [
+        selectors for selectors, body in rules
+        if re.search(r"max-width:\s*100%", body) and re.search(r"height:\s*auto", body)
+    ]
+    assert responsive, "styles.css has no rule with max-width: 100% and height: auto"
+    selectors = {s.strip() for group in responsive for s in group.split(",")}
+    assert {".cell-output-display img", "img.figure-img"} <= selectors, selectors
+    for selectors_text, body in rules:  # a dark-mode padding must not push the image past 100 %
+        if ".quarto-dark" in selectors_text and "padding" in body:
+            assert "box-sizing: border-box" in body
+
+
+def test_page_execution_sees_no_keras_backend(tmp_path, market_cache):
+    """The kernel of the page tests has an instructor's environment: KERAS_BACKEND unset, Quarto's fig-dpi."""
+    page = tmp_path / "probe.qmd"
+    page.write_text(
+        "---\ntitle: probe\n---\n\n```{python}\nimport os, matplotlib.pyplot as plt\n"
+        "print(repr(os.environ.get('KERAS_BACKEND')), plt.rcParams['figure.dpi'])\n```\n"
+    )
+    nb, _ = execute_page(str(page))  # ROOT / an absolute path is that path
+    assert outputs_text(nb).split() == ["None", str(float(FIG_DPI))]
+
+
 @pytest.mark.parametrize("page", QMD_PAGES)
 def test_page_code_executes_in_a_fresh_kernel(page, market_cache):
     nb, seconds = execute_page(page)
-    print(f"{page}: executed in {seconds:.1f} s")
+    print(f"{page}: executed in {seconds:.1f} s (KERAS_BACKEND unset, fig-dpi {FIG_DPI})")
     assert seconds < PAGE_SECONDS, f"{page} took {seconds:.0f} s to execute (limit {PAGE_SECONDS} s)"
+    too_wide = [(index, width) for index, width in image_widths(nb) if width > COLUMN_PX]
+    assert not too_wide, (
+        f"{page}: figures wider than the {COLUMN_PX}-px text column at fig-dpi {FIG_DPI} (cell, px): {too_wide}; "
+        f"make them at most {COLUMN_PX / FIG_DPI:.1f} in wide (figsize=(7, ...))"
+    )
     if page in RNN_CHAPTERS or page == "chapters/rnn/index.qmd":
         assert n_images(nb) >= 1, f"{page} produces no figure"
     if page == TP_PAGE:

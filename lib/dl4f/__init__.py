@@ -8,6 +8,7 @@ The data path reads in file order: ``data`` (download -> cache -> returns), ``wi
 import os
 
 # Keras reads its backend once, at first import: the course runs on JAX unless the user chose otherwise.
-os.environ.setdefault("KERAS_BACKEND", "jax")
+if not os.environ.get("KERAS_BACKEND"):  # unset or empty (`KERAS_BACKEND= cmd`): Keras would pick TensorFlow
+    os.environ["KERAS_BACKEND"] = "jax"
 
 __version__ = "0.1.0"

@@ -126,6 +126,10 @@ def execute(source: Path, out: Path, *, timeout: int = 600, strip_markers: bool 
         add_page_title(nb, title)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
+    if title:  # a corrected page stays a draft (not on the site) until `dl4f tp publish`
+        from dl4f.publish import set_draft
+
+        set_draft(out, True)
     return out
 
 

@@ -10,6 +10,9 @@ temporary name and renamed, so a crash never leaves half a file behind.
 
 A request whose dates are inside what the cache holds is served from the cache and never touches the
 network. Otherwise yfinance is asked; when that fails the error says why and how to seed the cache.
+
+``load_stocks`` serves 20 S&P 500 stocks (daily closes, 1990-2022) that ship inside the skfolio package:
+cached on first use in ``<cache>/sp500-skfolio/``, in the same format, without any network.
 """
 
 from __future__ import annotations
@@ -312,13 +315,15 @@ def cache_info(directory: Path | None = None) -> pd.DataFrame:
     """One row per cache file: ticker, first and last date, rows, status ('ok' or what is wrong)."""
     directory = Path(directory or cache_dir())
     rows = []
-    for path in sorted(directory.glob("*.csv")) if directory.exists() else []:
-        ticker = path.stem
-        try:
-            prices = read_cache(ticker, directory)
-            rows.append((ticker, prices.index[0].date(), prices.index[-1].date(), len(prices), "ok"))
-        except CorruptCacheError as exc:
-            rows.append((ticker, None, None, 0, str(exc).split(". ")[0]))
+    # Yahoo's tickers, then the 20 stocks from skfolio, listed as 'sp500-skfolio/AAPL'
+    for folder, prefix in ((directory, ""), (stocks_dir(directory), f"{STOCKS_SUBDIR}/")):
+        for path in sorted(folder.glob("*.csv")) if folder.exists() else []:
+            ticker = path.stem
+            try:
+                prices = read_cache(ticker, folder)
+                rows.append((prefix + ticker, prices.index[0].date(), prices.index[-1].date(), len(prices), "ok"))
+            except CorruptCacheError as exc:
+                rows.append((prefix + ticker, None, None, 0, str(exc).split(". ")[0]))
     return pd.DataFrame(rows, columns=["ticker", "first", "last", "rows", "status"])
 
 
@@ -337,3 +342,105 @@ def abs_returns(prices: pd.DataFrame | pd.Series) -> pd.Series:
     returns.name = "abs_return"
     return returns
 
+
+
+# --------------------------------------------------------------------------- 20 S&P 500 stocks (skfolio)
+
+# skfolio's ``load_sp500_dataset`` ships daily adjusted closes of 20 S&P 500 constituents, 1990-01-02..2022-12-28
+# (3 decimals), inside its wheel. They are cached apart from Yahoo's files (another source, another adjustment),
+# one file per ticker in this sub-folder, with the same header, checksum and atomic writes.
+STOCKS_SUBDIR = "sp500-skfolio"
+# GICS sectors of the 20 stocks (as classified in 2022).
+STOCK_SECTORS = {
+    "AAPL": "Information Technology", "AMD": "Information Technology", "MSFT": "Information Technology",
+    "BAC": "Financials", "JPM": "Financials",
+    "BBY": "Consumer Discretionary", "HD": "Consumer Discretionary",
+    "CVX": "Energy", "XOM": "Energy", "RRC": "Energy",
+    "GE": "Industrials",
+    "JNJ": "Health Care", "LLY": "Health Care", "MRK": "Health Care", "PFE": "Health Care", "UNH": "Health Care",
+    "KO": "Consumer Staples", "PEP": "Consumer Staples", "PG": "Consumer Staples", "WMT": "Consumer Staples",
+}
+STOCK_TICKERS = tuple(sorted(STOCK_SECTORS))
+
+
+def stocks_dir(directory: Path | None = None) -> Path:
+    """Where the 20 stocks are cached: ``<cache>/sp500-skfolio/`` (one ``<TICKER>.csv`` per stock)."""
+    return Path(directory or cache_dir()) / STOCKS_SUBDIR
+
+
+def _skfolio_closes() -> pd.DataFrame:
+    try:
+        from skfolio.datasets import load_sp500_dataset
+    except ImportError as exc:
+        raise CacheMissError(
+            f"The 20 S&P 500 stocks are not all cached in {stocks_dir()} and skfolio, which ships them, is not "
+            f"installed. Install it (`pip install skfolio`, a dependency of dl4f) and retry."
+        ) from exc
+    return load_sp500_dataset()
+
+
+def import_stocks(directory: Path | None = None) -> list[str]:
+    """Cache the stocks of skfolio's S&P 500 dataset that are not cached yet; return the tickers written.
+
+    A file already in the cache is never rewritten (a damaged one is reported by :func:`load_stocks`, not
+    replaced): delete it to have it written again.
+    """
+    folder = stocks_dir(directory)
+    missing = [t for t in STOCK_TICKERS if not cache_path(t, folder).exists()]
+    if not missing:
+        return []
+    closes = _skfolio_closes()
+    unknown = sorted(set(missing) - set(closes.columns))
+    if unknown:  # pragma: no cover - only if a future skfolio changes its dataset
+        raise DataError(f"skfolio's S&P 500 dataset has no column {unknown}; it holds {list(closes.columns)}")
+    for ticker in missing:
+        write_cache(ticker, closes[[ticker]].rename(columns={ticker: "Close"}).dropna(), folder)
+    return missing
+
+
+def load_stocks(tickers=None, start=None, end=None) -> pd.DataFrame:
+    """Daily adjusted closes of 20 S&P 500 stocks (1990-01-02..2022-12-28), one column per ticker.
+
+    ``tickers``: a list among :data:`STOCK_TICKERS` (default: all 20, in that order); ``[start, end)`` as in
+    :func:`load_prices` (``end`` exclusive). The data comes from skfolio's wheel (no network) and is cached in
+    ``<cache>/sp500-skfolio/`` on first use; later calls read and checksum the cache. Prices are rounded to
+    3 decimals, so the returns of the cheapest stocks in the 1990s (AAPL at $0.10) are coarse: prefer 2000 on.
+    Rows are the dates where every requested stock has a price. Raises UnknownTickerError, EmptyDataError,
+    CorruptCacheError (the damaged file is left untouched).
+    """
+    if tickers is None:
+        tickers = list(STOCK_TICKERS)
+    elif isinstance(tickers, str):
+        tickers = [tickers]
+    tickers = [_check_ticker(t) for t in tickers]
+    if not tickers:
+        raise ValueError(f"tickers is empty; pass None for all 20 or some of {list(STOCK_TICKERS)}")
+    unknown = [t for t in tickers if t not in STOCK_SECTORS]
+    if unknown:
+        raise UnknownTickerError(
+            f"{unknown} is not among the 20 S&P 500 stocks of skfolio's dataset: {', '.join(STOCK_TICKERS)}. "
+            f"For other tickers use load_prices (Yahoo Finance)."
+        )
+    if len(set(tickers)) != len(tickers):
+        raise ValueError(f"tickers {tickers} has duplicates")
+    if start is not None and end is not None and pd.Timestamp(start) >= pd.Timestamp(end):
+        raise ValueError(f"start ({start}) must be before end ({end}); end is exclusive, as in yfinance")
+    folder = stocks_dir()
+    import_stocks()
+    columns = {}
+    for ticker in tickers:
+        try:
+            columns[ticker] = read_cache(ticker, folder)["Close"]
+        except CorruptCacheError as exc:
+            path = cache_path(ticker, folder)
+            raise CorruptCacheError(
+                f"{str(exc).split('. Delete it')[0]}. Delete it ({path}); the next load_stocks() call, or "
+                f"`dl4f data import-skfolio`, writes it again from skfolio."
+            ) from None
+    prices = _select(pd.DataFrame(columns).dropna(), start, end)
+    prices.columns.name = "Ticker"
+    if prices.empty:
+        raise EmptyDataError(
+            f"No prices for {tickers} between {start} and {end}: the dataset covers 1990-01-02..2022-12-28."
+        )
+    return prices

@@ -3,6 +3,8 @@
 ``load_data`` follows the TP's data path (prices -> absolute returns -> windows -> chronological split);
 ``train`` fits one model of ``dl4f.models.BUILDERS`` the fast way (see ``RECIPE``); ``run_comparison``
 trains them all and scores them on the test split; ``save_outputs`` writes the table and figures.
+``run_seeds`` repeats the comparison over several seeds and scores the networks with R², MSE, MAE and QLIKE
+beside the econometric baselines HAR and GARCH(1,1) (``dl4f.baselines``); ``save_seed_outputs`` writes it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from dl4f import baselines, evaluation, models, plots, training
 from dl4f import data as data_mod
-from dl4f import evaluation, models, plots, training
 from dl4f.windows import chronological_split, make_windows
 
 TICKER = "^GSPC"
@@ -174,4 +176,84 @@ def save_outputs(result: Comparison, data: TPData, out: Path) -> list[Path]:
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120)
         paths.append(out / name)
+    return paths
+
+
+# --------------------------------------------------------------------------- baselines, metrics, seeds
+
+BASELINES = baselines.BASELINE_NAMES
+"""The econometric baselines scored beside the networks: HAR and GARCH(1,1) (``dl4f.baselines``)."""
+
+
+def baseline_predictions(data: TPData) -> dict[str, np.ndarray]:
+    """HAR and GARCH(1,1) forecasts of ``data.y_test``, fitted on the training period only (``dl4f.baselines``)."""
+    return baselines.tp_baselines(data)
+
+
+@dataclass
+class SeedRuns:
+    """``scores``: one row per (model, seed) with ``r2, mse, mae, qlike, seconds`` (the deterministic baselines
+    once, seed NaN); ``summary``: mean and std over seeds per model, with the TP's ``reference_r2``;
+    ``first``: the full ``Comparison`` of the first seed (for the figures)."""
+
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    first: Comparison
+
+
+def _scores_of(predictions: dict, data: TPData, seed, seconds: dict) -> pd.DataFrame:
+    table = evaluation.score_forecasts(data.y_test, predictions)
+    table.insert(1, "seed", seed)
+    table["seconds"] = table["model"].map(seconds)
+    return table
+
+
+def run_seeds(
+    data: TPData,
+    names=None,
+    *,
+    seeds=(0,),
+    epochs: int | None = None,
+    with_baselines: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> SeedRuns:
+    """Train and score each model once per seed (``run_comparison``), and the baselines once.
+
+    The metrics are those of ``dl4f.evaluation.METRICS`` (R², MSE, MAE, QLIKE) on the test split, in the
+    units of ``data`` (percent by default). The linear regression is closed-form (the same for every seed);
+    the baselines are deterministic and scored once.
+    """
+    import time
+
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"give one or more distinct seeds, got {seeds}")
+    frames, first = [], None
+    if with_baselines:
+        t0 = time.perf_counter()
+        preds = baseline_predictions(data)
+        seconds = dict.fromkeys(preds, time.perf_counter() - t0)
+        frames.append(_scores_of(preds, data, np.nan, seconds))
+        if progress:
+            progress("baselines: " + ", ".join(f"{n} R² = {evaluation.r2(data.y_test, p):.4f}" for n, p in preds.items()))
+    for k, seed in enumerate(seeds, 1):
+        if progress:
+            progress(f"seed {seed} ({k}/{len(seeds)})")
+        result = run_comparison(data, names, seed=seed, epochs=epochs, progress=progress)
+        first = first or result
+        frames.append(_scores_of(result.predictions, data, seed, result.seconds))
+    scores = pd.concat(frames, ignore_index=True)
+    summary = evaluation.summarize_seeds(scores)
+    summary["reference_r2"] = summary["model"].map(REFERENCE_R2)
+    return SeedRuns(scores=scores, summary=summary, first=first)
+
+
+def save_seed_outputs(runs: SeedRuns, out: Path) -> list[Path]:
+    """Write ``metrics_by_seed.csv`` (one row per model and seed), ``metrics.csv`` (mean, std) and ``seeds.png``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "metrics_by_seed.csv", out / "metrics.csv", out / "seeds.png"]
+    runs.scores.to_csv(paths[0], index=False)
+    runs.summary.to_csv(paths[1], index=False)
+    plots.plot_seed_scores(runs.scores, reference=REFERENCE_R2, baselines=BASELINES).savefig(paths[2], dpi=120)
     return paths

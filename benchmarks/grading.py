@@ -1,0 +1,105 @@
+"""Grading throughput and the cost of the security boundary, measured side by side in one run.
+
+1. **Plain run**: the composed submission executed by nbclient in this machine's environment, no sandbox, no
+   export of artifacts, no checks (what ``nbgrader autograde`` used to cost, hidden tests aside).
+2. **Graded**: the same submission through ``dl4f_grading.engine`` (bubblewrap sandbox, artifacts exported,
+   checks in a fresh judge process): overhead = (graded - plain) / graded; goal < 15 %.
+3. **Throughput**: ``--copies`` copies of the submission graded by ``grade_class`` with 1, then 2 workers:
+   submissions per hour.
+
+    python benchmarks/grading.py [--epochs 1] [--copies 2] [--workers 1 2]
+
+The submission is the reference solution (solutions/tp-rnn) with its answers in the student version. With
+``--epochs 1`` the notebook trains one epoch per model (as CI does); without it, the TP's recipe (3 epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import submissions_tp_rnn as corpus  # noqa: E402
+
+from dl4f import assignments  # noqa: E402
+from dl4f_grading import compose, engine, grade, sandbox  # noqa: E402
+
+TP = "tp-rnn"
+
+
+def make_course(folder: Path) -> tuple[Path, bytes]:
+    shutil.copy(ROOT / "nbgrader_config.py", folder)
+    shutil.copytree(ROOT / "solutions" / TP, folder / "solutions" / TP)
+    assignments.release(TP, root=folder)
+    student = nbformat.read(folder / "exercises" / TP / f"{TP}.ipynb", as_version=4)
+    source = nbformat.read(folder / "solutions" / TP / f"{TP}.ipynb", as_version=4)
+    return folder, corpus.build(student, source, folder)["full"]
+
+
+def plain_run(course: Path, raw: bytes, epochs: int | None) -> float:
+    """Execute the composed notebook with nbclient, unsandboxed, without export: the baseline."""
+    import os
+
+    from nbclient import NotebookClient
+
+    release = nbformat.read(course / "exercises" / TP / f"{TP}.ipynb", as_version=4)
+    nb = compose.compose(release, compose.read_submission(raw)).notebook
+    if epochs is not None:
+        os.environ["DL4F_TP_EPOCHS"] = str(epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": tmp}}).execute()
+        seconds = time.perf_counter() - t0
+    os.environ.pop("DL4F_TP_EPOCHS", None)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    sandbox.require()
+    settings = engine.Settings(epochs=args.epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        course, raw = make_course(Path(tmp))
+        plain = plain_run(course, raw, args.epochs)
+        print(f"plain run (nbclient, no sandbox, no export, no checks): {plain:.0f} s", flush=True)
+        for student in ("bench",):
+            folder = course / "submitted" / student / TP
+            folder.mkdir(parents=True)
+            (folder / f"{TP}.ipynb").write_bytes(raw)
+        t0 = time.perf_counter()
+        (result,) = grade.grade_class(course, TP, settings=settings, workers=1, students=["bench"], progress=lambda s: None)
+        graded = time.perf_counter() - t0
+        print(f"graded (sandbox + export + judge): {graded:.0f} s = run {result['seconds']['run']:.0f} s + judge "
+              f"{result['seconds']['judge']:.0f} s; score {result['score']:g}/{result['max_score']:g}; "
+              f"peak memory {result['peak_memory_gb']:.1f} GB", flush=True)
+        print(f"overhead of the boundary: {(graded - plain) / graded:.1%} of the graded time (goal < 15 %)", flush=True)
+        for k in range(args.copies):
+            folder = course / "submitted" / f"copy{k}" / TP
+            folder.mkdir(parents=True)
+            (folder / f"{TP}.ipynb").write_bytes(raw)
+        copies = [f"copy{k}" for k in range(args.copies)]
+        for workers in args.workers:
+            t0 = time.perf_counter()
+            results = grade.grade_class(course, TP, settings=settings, workers=workers, students=copies, force=True,
+                                        progress=lambda s: None)
+            seconds = time.perf_counter() - t0
+            scores = sorted({r["score"] for r in results})
+            print(f"{workers} worker(s): {args.copies} submissions in {seconds:.0f} s = "
+                  f"{3600 * args.copies / seconds:.1f} submissions/hour (scores {scores})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

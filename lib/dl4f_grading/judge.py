@@ -1,0 +1,69 @@
+"""The trusted decision, in a process of its own that never runs student code.
+
+``python -m dl4f_grading.judge REQUEST.json`` reads the request (the TP, the artifacts folder, the student's
+source as text, the seed of the grader's secrets, quick or full thresholds, the graded cells), applies the TP's
+checks (``dl4f_grading.<tp>.judge``) and writes ``{grade_id: {"passed", "message"}}`` as JSON to the request's
+``out`` path. Running it as a separate process keeps a malformed artifact (a model file that crashes a loader,
+an enormous array) from taking the coordinator down: ``run_judge`` reports that as a failed check of every cell.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+JUDGE_SECONDS = 900
+JUDGE_MEMORY_GB = 8
+
+
+def tp_module(tp: str):
+    """The grading module of a TP: ``tp-rnn`` -> ``dl4f_grading.tp_rnn``."""
+    name = tp.replace("-", "_")
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid TP name {tp!r}")
+    try:
+        return importlib.import_module(f"dl4f_grading.{name}")
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"no grading module for {tp!r} (expected lib/dl4f_grading/{name}.py)") from exc
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    request = json.loads(Path(argv[0]).read_text())
+    module = tp_module(request["tp"])
+    results = module.judge(Path(request["artifacts"]), request["source"], int(request["seed"]),
+                           bool(request["quick"]), list(request["cells"]))
+    Path(request["out"]).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def _limits():
+    mem = JUDGE_MEMORY_GB * 1024**3
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+
+
+def run_judge(request: dict, folder: Path) -> dict:
+    """Run the judge on ``request`` in a fresh process; on any failure, every cell fails with the reason."""
+    folder = Path(folder)
+    req, out = folder / "judge-request.json", folder / "judge-result.json"
+    req.write_text(json.dumps({**request, "out": str(out)}))
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "dl4f_grading.judge", str(req)], capture_output=True, text=True,
+                              timeout=JUDGE_SECONDS, env=env, preexec_fn=_limits)
+        if proc.returncode == 0 and out.exists():
+            return json.loads(out.read_text())
+        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    except subprocess.TimeoutExpired:
+        reason = f"the checks took longer than {JUDGE_SECONDS} s"
+    return {gid: {"passed": False, "message": f"the grader could not check the artifacts: {reason}"}
+            for gid in request["cells"]}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The grading sandbox (bubblewrap): what a submission's code can and cannot reach, and the limits.
+
+Each test runs a few lines of Python inside the sandbox, as a student's cell would, and reads what they could
+do from their output. They need ``bwrap`` (Debian's bubblewrap, installed by .ci/run).
+"""
+
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from dl4f_grading import sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not sandbox.available(), reason="bubblewrap is not installed (apt-get install bubblewrap)")
+
+
+def run_python(tmp_path, code: str, limits=None, data_dir=None):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    outcome = sandbox.run([sys.executable, "-c", textwrap.dedent(code)], scratch,
+                          limits or sandbox.Limits(seconds=60, memory_gb=4), data_dir=data_dir)
+    return outcome, (tmp_path / "sandbox.log").read_text()
+
+
+def test_sandbox_is_available_here():
+    assert sandbox.available()
+    assert sandbox.require() is True
+
+
+def test_the_course_the_gradebook_and_the_grader_are_out_of_reach(tmp_path, market_cache):
+    secret = ROOT / "gradebook-test-secret.txt"
+    outcome, out = run_python(tmp_path, f"""
+        import os
+        def attempt(name, f):
+            try:
+                f()
+                print(name, "ALLOWED")
+            except Exception as exc:
+                print(name, "blocked", type(exc).__name__)
+        attempt("read_readme", lambda: open({str(ROOT / 'README.md')!r}).read())
+        attempt("read_solutions", lambda: os.listdir({str(ROOT / 'solutions')!r}))
+        attempt("read_grading", lambda: os.listdir({str(ROOT / 'lib' / 'dl4f_grading')!r}))
+        attempt("import_grading", lambda: __import__("dl4f_grading"))
+        attempt("write_library", lambda: open({str(ROOT / 'lib' / 'dl4f' / 'evil.py')!r}, "w"))
+        attempt("write_data", lambda: open("/data/evil.csv", "w"))
+        attempt("write_scratch", lambda: open("/submission/mine.txt", "w").write("ok"))
+        attempt("read_data", lambda: os.listdir("/data"))
+        attempt("import_dl4f", lambda: __import__("dl4f"))
+        print("uid", os.getuid(), "ppid", os.getppid())
+    """, data_dir=market_cache)
+    assert outcome.ok, out
+    for name in ("read_readme", "read_solutions", "read_grading", "import_grading", "write_library", "write_data"):
+        assert f"{name} blocked" in out, out
+    for name in ("write_scratch", "read_data", "import_dl4f"):
+        assert f"{name} ALLOWED" in out, out
+    assert "uid 65534" in out  # nobody
+    assert not (ROOT / "lib" / "dl4f" / "evil.py").exists() and not secret.exists()
+    assert (tmp_path / "scratch" / "mine.txt").read_text() == "ok"
+
+
+def test_no_network_and_no_view_of_the_grader_processes(tmp_path):
+    outcome, out = run_python(tmp_path, """
+        import os, signal, socket
+        try:
+            socket.create_connection(("93.184.216.34", 80), timeout=3)
+            print("network ALLOWED")
+        except OSError as exc:
+            print("network blocked", exc)
+        pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+        print("pids", pids)
+        try:
+            os.kill(os.getppid(), signal.SIGKILL)  # kill the grader?
+        except OSError as exc:
+            print("kill parent", type(exc).__name__)
+    """)
+    assert "network blocked" in out
+    pids = eval(out.split("pids ")[1].splitlines()[0])  # noqa: S307  (our own output: a list of ints)
+    assert max(pids) < 10, f"the sandbox sees only its own few processes, saw {pids}"
+    assert os.getpid() not in pids or os.getpid() < 10
+
+
+def test_time_limit_kills_a_loop_and_its_detached_children(tmp_path):
+    marker = tmp_path / "scratch" / "after.txt"
+    t0 = time.monotonic()
+    outcome, _ = run_python(tmp_path, """
+        import os, subprocess, sys, time
+        # a detached process that would write after the run
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(6); open('/submission/after.txt', 'w')"],
+                         start_new_session=True)
+        while True:
+            pass
+    """, limits=sandbox.Limits(seconds=3, memory_gb=4))
+    assert outcome.status == "timeout"
+    assert time.monotonic() - t0 < 10
+    time.sleep(5)
+    assert not marker.exists(), "a process started by the submission outlived the sandbox"
+
+
+def test_memory_cap_stops_an_oversized_allocation(tmp_path):
+    outcome, out = run_python(tmp_path, """
+        import numpy as np
+        try:
+            a = np.ones(int(6e9) // 8)
+            print("allocated", a.nbytes)
+        except MemoryError:
+            print("MemoryError")
+    """, limits=sandbox.Limits(seconds=60, memory_gb=2))
+    assert "MemoryError" in out and "allocated" not in out
+
+
+def test_memory_cap_counts_all_processes_together(tmp_path):
+    outcome, _ = run_python(tmp_path, """
+        import subprocess, sys, time
+        code = "import numpy as np, time; a = np.ones(int(0.6e9) // 8); time.sleep(30)"
+        procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
+        time.sleep(30)
+    """, limits=sandbox.Limits(seconds=40, memory_gb=1.5))
+    assert outcome.status == "memory"
+    assert outcome.seconds < 30
+
+
+def test_refuses_to_run_unsandboxed_without_the_flag(monkeypatch):
+    monkeypatch.setattr(sandbox, "available", lambda: False)
+    with pytest.raises(sandbox.SandboxUnavailable, match="bubblewrap"):
+        sandbox.require()
+    assert sandbox.require(allow_unsandboxed=True) is False
+
+
+def test_limits_are_validated():
+    with pytest.raises(ValueError):
+        sandbox.Limits(seconds=0)
