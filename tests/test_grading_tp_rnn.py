@@ -2,6 +2,7 @@
 untrusted data, the structure and R² checks on reloaded models, and the student's scan guard (``dl4f.scan_guard``).
 """
 
+import json
 import os
 
 import keras
@@ -189,3 +190,35 @@ def test_scan_if_unrolled_swaps_only_loop_layers():
     assert isinstance(swapped.layers[0], scan_guard.ScanDriven)
     kept = scan_guard.scan_if_unrolled(build(lstm_variants.FusedLSTM))()
     assert isinstance(kept.layers[0], lstm_variants.FusedLSTM)
+
+
+def test_the_autograded_notebook_is_built_from_the_composed_notebook_not_the_sandboxs_copy(release):
+    from pathlib import Path
+
+    from dl4f_grading import engine
+
+    source = nbformat.read(Path(__file__).resolve().parents[1] / "solutions" / "tp-rnn" / "tp-rnn.ipynb", as_version=4)
+    composed = compose.compose(release, compose.read_submission(nbformat.writes(release).encode())).notebook
+    executed = nbformat.from_dict(json.loads(nbformat.writes(composed)))
+    first_code = next(k for k, c in enumerate(executed.cells) if c.cell_type == "code")
+    executed.cells[first_code].outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": "<script>steal()</script>", "text/plain": "ok"}),
+        nbformat.v4.new_output("stream", name="stdout", text="printed"),
+    ]
+    forged = copy_with_forged_cell(executed)
+    graded = engine.graded_cells(source)
+    result = {"graded": graded, "status": "graded", "detail": "", "notes": [], "score": 0.0, "max_score": 30.0,
+              "cells": {c["grade_id"]: {"passed": False, "points": 0.0, "max": c["points"], "message": "no"}
+                        for c in graded}}
+    nb = engine.autograded_notebook(composed, executed, source, result)
+    text = nbformat.writes(nb)
+    assert "<script>" not in text and "printed" in text and "ok" in text
+    assert "hidden_test(" not in text
+    nb = engine.autograded_notebook(composed, forged, source, result)
+    assert "I passed everything" not in nbformat.writes(nb)
+
+
+def copy_with_forged_cell(nb):
+    forged = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    forged.cells.insert(0, nbformat.v4.new_code_cell("# I passed everything"))
+    return forged

@@ -19,9 +19,15 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "tp-rnn"
 # The executed solution, rendered by the site as the "TP corrected" page (hidden tests tagged remove-cell).
-CORRECTED = {"tp-rnn": Path("chapters/rnn/tp-rnn-corrected.ipynb")}
+CORRECTED = {"tp-rnn": Path("chapters/rnn/tp-rnn-corrected.ipynb"),
+             "tp-optimization": Path("chapters/training/tp-optimization-corrected.ipynb"),
+             "tp-intro": Path("chapters/intro/tp-intro-corrected.ipynb"),
+             "tp-callbacks": Path("chapters/training/tp-callbacks-corrected.ipynb")}
 # The title of each corrected page on the site (a front-matter cell of the executed copy).
-CORRECTED_TITLES = {"tp-rnn": "TP Corrected: Recurrent Neural Networks for Time Series Prediction"}
+CORRECTED_TITLES = {"tp-rnn": "TP Corrected: Recurrent Neural Networks for Time Series Prediction",
+                    "tp-optimization": "TP Corrected: Using Deep Learning Frameworks for General Optimization",
+                    "tp-intro": "TP Corrected: Building Neural Networks - From Simple to Custom Implementations",
+                    "tp-callbacks": "TP Corrected: Impact of Callbacks on Training"}
 
 _MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
             "BEGIN MARK SCHEME", "END MARK SCHEME")

@@ -197,10 +197,20 @@ def _sanitize(nb: nbformat.NotebookNode) -> None:
 
 def autograded_notebook(composed_nb, executed: nbformat.NotebookNode | None, source: nbformat.NotebookNode,
                         result: dict) -> nbformat.NotebookNode:
-    """The notebook the feedback shows: the run's cells and outputs, each graded cell with its verdict,
+    """The notebook the feedback shows: the composed notebook (never the sandbox's copy of it, which the student's
+    code could rewrite) with the run's outputs (plain text and images only), each graded cell with its verdict,
     each hidden test as its title and verdict only (its code never leaves the grader)."""
-    nb = copy.deepcopy(executed if executed is not None else composed_nb)
-    nb.cells = [c for c in nb.cells if not c.get("metadata", {}).get("dl4f", {}).get("export")]
+    nb = copy.deepcopy(composed_nb)
+    if executed is not None:
+        ran = [c for c in executed.cells if not c.get("metadata", {}).get("dl4f", {}).get("export")]
+        if len(ran) == len(nb.cells):
+            for cell, run in zip(nb.cells, ran, strict=True):
+                ran_source = run.get("source")
+                if isinstance(ran_source, list):
+                    ran_source = "".join(ran_source)
+                if cell.cell_type == "code" and run.get("cell_type") == "code" and ran_source == cell.source:
+                    cell.outputs = run.get("outputs", [])
+                    cell.execution_count = run.get("execution_count")
     _sanitize(nb)
     source_cells = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if "nbgrader" in c.metadata
                     and c.metadata["nbgrader"].get("grade_id")}

@@ -153,8 +153,8 @@ def command(argv: list[str], scratch: Path, data_dir: Path | None, env: dict | N
     exe = bwrap_path()
     if not exe:
         raise SandboxUnavailable("bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
-    args = [exe, *_system_mounts(), *_python_mounts(),
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+    # Order matters: a later mount hides what an earlier one put below it (a venv in /tmp under the tmpfs).
+    args = [exe, *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", *_python_mounts(),
             "--bind", str(Path(scratch).resolve()), SCRATCH, "--chdir", SCRATCH]
     if data_dir is not None:
         args += ["--ro-bind", str(Path(data_dir).resolve()), DATA]

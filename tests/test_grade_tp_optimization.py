@@ -1,0 +1,238 @@
+"""The optimization TP: its trusted checks on hand-made artifacts, then a class graded by ``dl4f tp grade``'s engine
+(honest, partly wrong and hostile submissions, sandboxed, in one ``grade_class`` call with 2 workers), and the
+site pages of the TP.
+
+The problems are real: windows of daily returns of the 20 S&P 500 stocks of the course's cache (skfolio's
+dataset, cached by ``dl4f.data.import_stocks``), drawn from a seed as at grading.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import submissions_tp_optimization as corpus
+
+from dl4f import assignments
+from dl4f_grading import engine, grade, sandbox
+from dl4f_grading import tp_optimization as grader
+
+ROOT = Path(__file__).resolve().parents[1]
+TP = "tp-optimization"
+SEED = 3
+
+
+@pytest.fixture(scope="module")
+def stocks(market_cache):
+    from dl4f import data
+
+    data.import_stocks()
+    return market_cache
+
+
+@pytest.fixture(scope="module")
+def secrets(stocks):
+    return grader.regenerate_secrets(SEED)
+
+
+def _honest_artifacts(folder: Path, secrets: dict) -> Path:
+    """The artifacts a correct notebook leaves, computed here with the grader's own solutions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    problems, task = secrets["problems"], secrets["holdout"]
+    values = task["returns"].to_numpy()
+    np.savez(folder / "estimate.npz", mu=values.mean(0), cov=np.cov(values.T))
+    stats = {}
+    for k, p in enumerate(problems):
+        ret = np.array([252 * w @ p["mu"] for w in p["w_probe"]])
+        vol = np.array([np.sqrt(252 * w @ p["cov"] @ w) for w in p["w_probe"]])
+        stats.update({f"return_{k}": ret, f"volatility_{k}": vol, f"sharpe_{k}": ret / vol})
+    np.savez(folder / "stats.npz", **stats)
+    best = {f"w_{k}": grader.reference_max_sharpe(p["mu"], p["cov"]) for k, p in enumerate(problems)}
+    np.savez(folder / "max_sharpe_scipy.npz", **best)
+    np.savez(folder / "max_sharpe_jax.npz", **best)
+    np.savez(folder / "min_variance.npz", **{f"w_{k}": grader.reference_min_variance(p["cov"])
+                                             for k, p in enumerate(problems)})
+    return folder
+
+
+def test_a_correct_answer_passes_and_each_mistake_fails_with_its_reason(tmp_path, secrets):
+    folder = _honest_artifacts(tmp_path / "a", secrets)
+    cells = ["q1_estimate", "q1_statistics", "q2_constraints", "q2_optimum", "q4_min_variance"]
+    verdicts = grader.judge(folder, "", SEED, False, cells)
+    assert all(v["passed"] for v in verdicts.values()), verdicts
+
+    # the covariance divided by T
+    task = secrets["holdout"]["returns"].to_numpy()
+    np.savez(folder / "estimate.npz", mu=task.mean(0), cov=np.cov(task.T, ddof=0))
+    # daily instead of annualised statistics
+    p = secrets["problems"][1]
+    stats = dict(np.load(folder / "stats.npz"))
+    stats["return_1"] = stats["return_1"] / 252
+    np.savez(folder / "stats.npz", **stats)
+    # equal weights (where SLSQP starts) are feasible but not optimal; a short position is not feasible
+    n = len(p["mu"])
+    np.savez(folder / "max_sharpe_scipy.npz", w_0=np.full(20, 1 / 20), w_1=np.full(n, 1 / n),
+             w_2=np.full(len(secrets["problems"][2]["mu"]), 1 / len(secrets["problems"][2]["mu"])))
+    short = grader.reference_min_variance(p["cov"]) * 1.2 - 0.2 / n
+    np.savez(folder / "min_variance.npz", w_1=short, w_2=grader.reference_min_variance(secrets["problems"][2]["cov"]))
+    verdicts = grader.judge(folder, "", SEED, False, cells)
+    assert "T, not T - 1" in verdicts["q1_estimate"]["message"]
+    assert not verdicts["q1_statistics"]["passed"] and "portfolio_return" in verdicts["q1_statistics"]["message"]
+    assert not verdicts["q2_constraints"]["passed"] and "no better than equal" in verdicts["q2_constraints"]["message"]
+    assert not verdicts["q2_optimum"]["passed"] and "relative gap" in verdicts["q2_optimum"]["message"]
+    assert not verdicts["q4_min_variance"]["passed"] and "negative" in verdicts["q4_min_variance"]["message"]
+
+
+def test_the_grader_optimum_is_the_optimum(secrets):
+    p = secrets["problems"][1]
+    mu, cov = p["mu"], p["cov"]
+    w = grader.reference_max_sharpe(mu, cov)
+    grader.check_weights(w, "reference")
+    rng = np.random.default_rng(0)
+    random_best = max(grader.sharpe(x, mu, cov) for x in rng.dirichlet(np.ones(len(mu)) * 0.3, size=5000))
+    assert grader.sharpe(w, mu, cov) >= random_best - 1e-12
+    v = grader.reference_min_variance(cov)
+    assert all(v @ cov @ v <= x @ cov @ x + 1e-15 for x in rng.dirichlet(np.ones(len(mu)), size=2000))
+
+
+def test_forged_links_and_bad_arrays_are_refused(tmp_path, secrets):
+    folder = tmp_path / "forged"
+    folder.mkdir()
+    (folder / "estimate.npz").symlink_to("/etc/passwd")
+    np.savez(folder / "max_sharpe_scipy.npz", w_1=np.array(["x"]), w_2=np.full(3, np.nan))
+    (folder / "holdout.npz").write_text("not an npz")
+    verdicts = grader.judge(folder, "", SEED, False, ["q1_estimate", "q2_optimum", "q4_no_lookahead", "q9"])
+    assert "regular file" in verdicts["q1_estimate"]["message"]
+    assert "not numbers" in verdicts["q2_optimum"]["message"]
+    assert "cannot be read" in verdicts["q4_no_lookahead"]["message"]
+    assert "no check" in verdicts["q9"]["message"] and not any(v["passed"] for v in verdicts.values())
+
+
+def test_the_jax_source_check_follows_helpers_and_refuses_scipy():
+    honest = ("import jax\nstep = jax.jit(jax.grad(lambda t: t))\n\ndef helper(x):\n    return step(x)\n\n"
+              "def max_sharpe_jax(mu, cov):\n    return helper(mu)\n")
+    assert {"grad", "jit"} <= grader.reached_names(honest, "max_sharpe_jax")
+    sneaky = honest + "\nfrom scipy.optimize import minimize as m\n\ndef max_sharpe_jax(mu, cov):\n    return m(mu)\n"
+    assert "minimize" in grader.reached_names(sneaky, "max_sharpe_jax")
+    assert grader.reached_names("x = 1", "max_sharpe_jax") is None
+
+
+def test_secret_problems_are_reproducible_and_differ_between_students(stocks):
+    a, b, c = grader.secret_problems(1), grader.secret_problems(1), grader.secret_problems(2)
+    assert all(np.array_equal(x["cov"], y["cov"]) for x, y in zip(a, b, strict=True))
+    assert a[1]["tickers"] != c[1]["tickers"] or a[1]["start"] != c[1]["start"]
+    assert a[0]["name"] == "public" and a[0]["cov"].shape == (20, 20)
+    assert all(p["mu"].max() > 0 for p in a)
+    task = grader.holdout_task(1)
+    assert task["returns"].index[0] < np.datetime64(task["split"]) < task["returns"].index[-1]
+
+
+# ----------------------------------------------------------------------------------------------------
+# A class graded in the sandbox
+
+
+def _write_submissions(root: Path, raw: dict) -> None:
+    for student, content in raw.items():
+        folder = root / "submitted" / student / TP
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{TP}.ipynb").write_bytes(content)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, stocks):
+    if not sandbox.available():
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "solutions" / TP, root / "solutions" / TP)
+    assignments.release(TP, root=root)
+    student = nbformat.read(root / "exercises" / TP / f"{TP}.ipynb", as_version=4)
+    source = nbformat.read(root / "solutions" / TP / f"{TP}.ipynb", as_version=4)
+    _write_submissions(root, corpus.build(student, source))
+    settings = engine.Settings(limits=sandbox.Limits(seconds=300, memory_gb=6), cell_timeout=120)
+    results = grade.grade_class(root, TP, settings=settings, workers=2, progress=lambda s: None)
+    return {"root": root, "results": {r["student"]: r for r in results}}
+
+
+def test_every_submission_gets_what_its_honest_work_earns(graded):
+    results = graded["results"]
+    print(grade.table(list(results.values())))
+    table = {s: (r["score"], r["status"]) for s, r in results.items()}
+    assert table == {s: (float(points), status) for s, (points, status) in corpus.EXPECTED.items()}, {
+        s: {g: v["message"] for g, v in r["cells"].items() if not v["passed"]} for s, r in results.items()}
+    assert all(r["max_score"] == 30 for r in results.values())
+
+
+def test_partial_work_loses_exactly_the_points_of_its_mistake(graded):
+    results = graded["results"]
+    lost = {s: sorted(g for g, v in results[s]["cells"].items() if not v["passed"]) for s in ("lookahead", "scipy_in_jax")}
+    assert lost["lookahead"] == ["q4_no_lookahead"]
+    assert "look-ahead" in results["lookahead"]["cells"]["q4_no_lookahead"]["message"]
+    assert lost["scipy_in_jax"] == ["q3_optimum", "q3_tests", "q3_uses_jax"]
+    assert "max_sharpe_scipy" in results["scipy_in_jax"]["cells"]["q3_uses_jax"]["message"]
+
+
+def test_dead_forged_and_unreadable_submissions_say_what_happened(graded):
+    results = graded["results"]
+    assert "q2_answer" in results["exits"]["detail"] and "died" in results["exits"]["detail"]
+    assert "not valid JSON" in results["not_json"]["detail"]
+    forge = results["forge"]["cells"]
+    assert "regular file" in forge["q1_estimate"]["message"]
+    assert "relative gap" in forge["q2_optimum"]["message"] or "not" in forge["q2_optimum"]["message"]
+    notes = " ".join(results["edited"]["notes"])
+    assert "q1_tests was modified" in notes and "setup was deleted" in notes
+
+
+def test_autograded_notebooks_hold_no_hidden_test_code(graded):
+    root = graded["root"]
+    full = (root / "autograded" / "full" / TP / f"{TP}.ipynb").read_text()
+    assert "hidden_test(" not in full and "BEGIN HIDDEN TESTS" not in full and "PASSED (3/3 points)" in full
+    for line in assignments.solution_lines(root / "solutions" / TP / f"{TP}.ipynb"):
+        if "hidden_test" in line:
+            assert line not in full
+    recorded = json.loads((root / "grades" / TP / "full.json").read_text())
+    assert recorded["score"] == 30 and recorded["seconds"]["total"] < 120, recorded["seconds"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The site
+
+
+def test_the_tp_pages_are_on_the_site_and_the_student_version_is_clean():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+    render = config["project"]["render"]
+    assert "chapters/training/tp-optimization.qmd" in render
+    assert "chapters/training/tp-optimization-corrected.ipynb" in render
+    assert "exercises/tp-optimization/tp-optimization.ipynb" in config["project"]["resources"]
+    section = next(s for s in config["website"]["sidebar"]["contents"] if s.get("section") == "Training a Neural Network")
+    tps = next(s for s in section["contents"] if isinstance(s, dict) and s.get("section") == "Travaux Pratiques")
+    assert [c["href"] for c in tps["contents"]] == ["chapters/training/tp-optimization.qmd",
+                                                     "chapters/training/tp-optimization-corrected.ipynb"]
+    page = (ROOT / "chapters" / "training" / "tp-optimization.qmd").read_text()
+    assert "../../exercises/tp-optimization/tp-optimization.ipynb" in page
+    assert "tp-optimization.qmd" in (ROOT / "chapters" / "training" / "index.qmd").read_text()
+    assignments.check_student_version(ROOT / "exercises" / TP / f"{TP}.ipynb", ROOT / "solutions" / TP / f"{TP}.ipynb")
+    corrected = nbformat.read(ROOT / assignments.CORRECTED[TP], as_version=4)
+    text = "\n".join(c.source for c in corrected.cells)
+    assert "BEGIN SOLUTION" not in text and "draft: true" in corrected.cells[0].source
+    errors = [o for c in corrected.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    hidden = [c for c in corrected.cells if "hidden_test(" in c.source]
+    assert hidden and all("remove-cell" in c.metadata.get("tags", []) for c in hidden)
+
+
+def test_every_graded_cell_of_the_source_has_a_trusted_check():
+    source = nbformat.read(ROOT / "solutions" / TP / f"{TP}.ipynb", as_version=4)
+    graded = engine.graded_cells(source)
+    assert sorted(c["grade_id"] for c in graded) == sorted(grader.CELLS)
+    assert sum(c["points"] for c in graded) == 30
+    hidden = [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source]
+    assert hidden and all(c.metadata["tags"] == ["remove-cell"] and f'tp="{TP}"' in c.source for c in hidden)
+    setup = next(c for c in source.cells if c.metadata["nbgrader"]["grade_id"] == "setup").source
+    assert setup.index("import dl4f") < setup.index("import jax")
