@@ -212,8 +212,8 @@ def test_the_tp_pages_are_on_the_site_and_the_student_version_is_clean():
     assert "exercises/tp-optimization/tp-optimization.ipynb" in config["project"]["resources"]
     section = next(s for s in config["website"]["sidebar"]["contents"] if s.get("section") == "Training a Neural Network")
     tps = next(s for s in section["contents"] if isinstance(s, dict) and s.get("section") == "Travaux Pratiques")
-    assert [c["href"] for c in tps["contents"]] == ["chapters/training/tp-optimization.qmd",
-                                                     "chapters/training/tp-optimization-corrected.ipynb"]
+    assert [c["href"] for c in tps["contents"]][:2] == ["chapters/training/tp-optimization.qmd",
+                                                         "chapters/training/tp-optimization-corrected.ipynb"]
     page = (ROOT / "chapters" / "training" / "tp-optimization.qmd").read_text()
     assert "../../exercises/tp-optimization/tp-optimization.ipynb" in page
     assert "tp-optimization.qmd" in (ROOT / "chapters" / "training" / "index.qmd").read_text()

@@ -261,7 +261,8 @@ def grade_submission(job: Job | dict) -> dict:
         for c in graded:
             result["cells"][c["grade_id"]] = {"passed": False, "points": 0.0, "max": c["points"],
                                               "message": "not graded: the file could not be read"}
-        return {"result": result, "autograded": None}
+        nb = autograded_notebook(release, None, source, result)  # the student version, with the reason on top
+        return {"result": result, "autograded": nbformat.writes(nb)}
     composed = compose.compose(release, submission)
     result["notes"] = composed.notes
     work = Path(tempfile.mkdtemp(prefix=f"dl4f-grade-{job.student}-"))

@@ -1,0 +1,195 @@
+"""What a graded run of the introductory TP hands the grader: runs in the sandbox, after the student's last cell.
+
+``export_artifacts(namespace, out_dir, inputs_dir)`` calls the notebook's functions and classes on the inputs the
+grader placed in ``inputs_dir`` and saves what they return, as data:
+
+- ``q1.npz``: ``mlp_forward(X, W1, b1, W2, b2)`` on the grader's weights and inputs (public, then secret probes);
+- ``model_mlp.keras``, ``model_vix.keras``: the trained models; ``build_mlp.keras``, ``build_two_inputs.keras``:
+  fresh models of the builders at the grader's sizes (the grader reloads them with Keras's own layers only and
+  scores them itself); ``model_linear.npz``: the linear regression's coefficients;
+- ``q3.npz``: ``vix_before(vix, dates)`` on the grader's VIX series and dates;
+- ``q4.npz`` and ``q4_config.json``: ``MyDense`` on the grader's weights and inputs, built directly, rebuilt from
+  its ``get_config``, and inside a small model saved and reloaded (``.keras``) here, outputs before and after;
+- ``q5.npz``: ``loss_and_grads`` at the grader's weights, and the weights and losses ``fit_by_hand`` reaches on
+  the grader's task, from the grader's initial weights, in a model of Keras's own layers;
+- ``export.json``: what was saved, and every error.
+
+Nothing here is trusted (the student's code runs in the same process): the grader judges the files, as data.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def _short_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:400]
+
+
+def _npz(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _floats(value) -> np.ndarray:
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    out = np.asarray(value, dtype="float64")
+    if out.dtype == object:
+        raise TypeError(f"not an array of numbers but {type(value).__name__}")
+    return out
+
+
+def _save_keras(model, path: Path) -> str:
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"not a Keras model but {type(model).__name__}")
+    model.save(path)
+    return "saved"
+
+
+def _mlp(d: int, h: int, weights):
+    """A 2-layer MLP of Keras's own layers (the grader's, not the student's), with the given weights."""
+    import keras
+
+    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(h, activation="relu"), keras.layers.Dense(1)])
+    model.set_weights([np.asarray(w, dtype="float32") for w in weights])
+    return model
+
+
+def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
+    """Save the artifacts of the introductory TP from ``namespace`` (the notebook's globals) into ``out_dir``."""
+    out, inputs = Path(out_dir), Path(inputs_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, str] = {}
+
+    def attempt(name, fn):
+        try:
+            report[name] = fn()
+        except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
+            report[name] = "error: " + _short_error(exc)
+
+    def get(name, kind="function"):
+        value = namespace.get(name)
+        if not callable(value):
+            raise NameError(f"{name} is not defined as a {kind} (did its cell run?)")
+        return value
+
+    spec = _npz(inputs / "intro.npz")
+    probes = [{k[len(f"p{i}_"):]: v for k, v in spec.items() if k.startswith(f"p{i}_")}
+              for i in range(int(spec["n_probes"]))]
+
+    def q1():
+        fn, arrays = get("mlp_forward"), {}
+        for i, p in enumerate(probes):
+            try:
+                arrays[f"out_{i}"] = _floats(fn(p["X"], p["W1"], p["b1"], p["W2"], p["b2"]))
+            except Exception as exc:  # noqa: BLE001
+                arrays[f"error_{i}"] = np.array(_short_error(exc))
+        np.savez(out / "q1.npz", **arrays)
+        return "saved"
+
+    def models():
+        for name in ("model_mlp", "model_vix"):
+            if name in namespace:
+                attempt(name, lambda n=name: _save_keras(namespace[n], out / f"{n}.keras"))
+            else:
+                report[name] = "error: not defined (did its training cell run?)"
+        d, h = int(spec["build_window"]), int(spec["build_hidden"])
+        for name in ("build_mlp", "build_two_inputs"):
+            attempt(name, lambda n=name: _save_keras(get(n)(d, h), out / f"{n}.keras"))
+        if "model_linear" in namespace:
+            def linear():
+                m = namespace["model_linear"]
+                np.savez(out / "model_linear.npz", coef=_floats(m.coef_).reshape(-1),
+                         intercept=_floats(m.intercept_).reshape(-1))
+                return "saved"
+            attempt("model_linear", linear)
+        return "done"
+
+    def q3():
+        import pandas as pd
+
+        task = _npz(inputs / "vix.npz")
+        vix = pd.Series(task["values"], index=pd.DatetimeIndex(task["dates"].astype("datetime64[ns]"), name="Date"),
+                        name="vix")
+        dates = pd.DatetimeIndex(task["queries"].astype("datetime64[ns]"))
+        np.savez(out / "q3.npz", values=_floats(get("vix_before")(vix, dates)).reshape(-1))
+        return "saved"
+
+    def q4():
+        import keras
+
+        cls = namespace.get("MyDense")
+        if not isinstance(cls, type):
+            raise NameError("MyDense is not defined as a class (did its cell run?)")
+        arrays, configs = {}, {}
+        for i, p in enumerate(probes):
+            act = str(p["activation"]) or None
+            units = int(p["W1"].shape[1])
+            try:
+                layer = cls(units, activation=act)
+                layer.build((None, p["X"].shape[1]))
+                layer.set_weights([p["W1"].astype("float32"), p["b1"].astype("float32")])
+                arrays[f"out_{i}"] = _floats(layer(p["X"].astype("float32")))
+                config = layer.get_config()
+                configs[str(i)] = json.loads(json.dumps(config, default=str))
+                twin = cls.from_config(config)
+                twin.build((None, p["X"].shape[1]))
+                twin.set_weights([p["W1"].astype("float32"), p["b1"].astype("float32")])
+                arrays[f"config_out_{i}"] = _floats(twin(p["X"].astype("float32")))
+                model = keras.Sequential([keras.Input((p["X"].shape[1],)), cls(units, activation=act),
+                                          keras.layers.Dense(1)])
+                model.set_weights([p[k].astype("float32") for k in ("W1", "b1", "W2", "b2")])
+                arrays[f"model_out_{i}"] = _floats(model.predict(p["X"], verbose=0))
+                with tempfile.TemporaryDirectory() as tmp:
+                    model.save(Path(tmp) / "m.keras")
+                    again = keras.saving.load_model(Path(tmp) / "m.keras", custom_objects={"MyDense": cls})
+                arrays[f"reloaded_out_{i}"] = _floats(again.predict(p["X"], verbose=0))
+            except Exception as exc:  # noqa: BLE001
+                arrays[f"error_{i}"] = np.array(_short_error(exc))
+        np.savez(out / "q4.npz", **arrays)
+        (out / "q4_config.json").write_text(json.dumps(configs, default=str)[:100000])
+        return "saved"
+
+    def q5():
+        task = _npz(inputs / "train.npz")
+        arrays = {}
+        d, h = task["X"].shape[1], task["W1"].shape[1]
+        fn = get("loss_and_grads")
+        for k in range(int(task["n_grad_probes"])):
+            weights = [task[f"g{k}_{n}"] for n in ("W1", "b1", "W2", "b2")]
+            model = _mlp(d, h, weights)
+            try:
+                loss, grads = fn(model, [v.value for v in model.trainable_variables], task[f"g{k}_X"].astype("float32"),
+                                 task[f"g{k}_y"].astype("float32"))
+                arrays[f"loss_{k}"] = _floats(loss).reshape(-1)
+                for n, g in zip(("W1", "b1", "W2", "b2"), grads, strict=True):
+                    arrays[f"grad_{k}_{n}"] = _floats(g)
+            except Exception as exc:  # noqa: BLE001
+                arrays[f"error_{k}"] = np.array(_short_error(exc))
+        try:
+            model = _mlp(d, h, [task[n] for n in ("W1", "b1", "W2", "b2")])
+            losses = get("fit_by_hand")(model, task["X"].astype("float32"), task["y"].astype("float32"),
+                                        epochs=int(task["epochs"]), batch_size=int(task["batch_size"]),
+                                        learning_rate=float(task["learning_rate"]))
+            arrays["losses"] = _floats(losses).reshape(-1)
+            for n, w in zip(("W1", "b1", "W2", "b2"), model.get_weights(), strict=True):
+                arrays[f"trained_{n}"] = _floats(w)
+        except Exception as exc:  # noqa: BLE001
+            arrays["fit_error"] = np.array(_short_error(exc))
+        np.savez(out / "q5.npz", **arrays)
+        return "saved"
+
+    attempt("mlp_forward", q1)
+    attempt("models", models)
+    attempt("vix_before", q3)
+    attempt("MyDense", q4)
+    attempt("training_loop", q5)
+    (out / "export.json").write_text(json.dumps(report, indent=1))
+    return report

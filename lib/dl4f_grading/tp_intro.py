@@ -1,0 +1,594 @@
+"""The introductory TP's grading: what each graded cell checks, its points, and the thresholds. Trusted side only.
+
+Every graded cell of ``solutions/tp-intro/tp-intro.ipynb`` (visible tests and hidden tests alike) is decided here,
+from the files of a sandboxed run (``dl4f.tp_intro_artifacts``) and the student's source read as text:
+
+- Question 1: ``mlp_forward``'s outputs on the grader's weights and inputs against NumPy in float64 here
+  (``EQUIVALENCE_THRESHOLD``), and a static reading: the function reaches no framework (NumPy only);
+- Questions 2 and 3: the models, reloaded with Keras's own layers only, their structure checked and their R² computed
+  here on the test split this process builds from the cache (the VIX input aligned by the grader's own
+  ``vix_before``); the linear regression scored from its coefficients; ``vix_before`` on a VIX series with days
+  removed and dates (weekends included) drawn from the seed, against the last close strictly before each date;
+- Question 4: ``MyDense``'s outputs (built, rebuilt from ``get_config``, and in a model saved then reloaded in the
+  sandbox) on the grader's weights against ``activation(x W + b)`` computed here; a static reading: it subclasses
+  ``Layer`` and reaches no ready-made ``Dense``;
+- Question 5: ``loss_and_grads`` against the MSE gradient of a 2-layer MLP derived by hand here (float64), and the
+  weights ``fit_by_hand`` reaches against plain mini-batch SGD computed here, which is what ``model.fit`` does with
+  ``keras.optimizers.SGD`` and ``shuffle=False`` (``tests/test_grade_tp_intro.py`` checks that equality);
+  a static reading: ``fit_by_hand`` uses JAX's gradient and never calls ``fit``.
+
+``inputs(seed, folder)`` makes the files the sandbox receives; ``judge(...)`` returns, per graded cell, a verdict.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dl4f import evaluation
+from dl4f_grading import keras_artifacts as art
+
+ASSIGNMENT = "tp-intro"
+EXPORT_MODULE = "dl4f.tp_intro_artifacts"
+RECIPE_EPOCHS = 5  # dl4f.tp_intro.RECIPE["epochs"]: fewer epochs in the sandbox means the quick thresholds
+
+EQUIVALENCE_THRESHOLD = 1e-5  # forward passes: max |error| <= 1e-5 * max(1, max |reference|)
+GRADIENT_THRESHOLD = 1e-4  # gradients and trained weights (float32 against float64): relative to 1 + max |ref|
+# Minimum R² on the test split (recipe: 5 epochs of Adam 1e-3, batch 64, best validation epoch).
+# Calibrated by benchmarks/calibrate_tp_intro.py over 10 seeds (chapters/intro/results/tp_intro_calibration.csv;
+# numbers in the notebook's grading note): threshold = min(observed) - 3 std, rounded down to 0.01.
+# Observed at 5 epochs, mean/std/min: MLP 0.260/0.038/0.194, MLP + VIX 0.274/0.039/0.192; linear regression
+# 0.3004 (closed form, the same for every seed).
+R2_THRESHOLDS = {"Linear regression": 0.29, "MLP": 0.07, "MLP + VIX": 0.07}
+# With fewer epochs than the recipe (the instructor's `--epochs 1`: CI) only the plumbing is checked.
+# Observed at 1 epoch over 10 seeds, mean/std/min: MLP 0.035/0.236/-0.522, MLP + VIX 0.056/0.188/-0.310.
+QUICK_R2_THRESHOLDS = {"Linear regression": 0.29, "MLP": -1.23, "MLP + VIX": -0.88}
+
+PUBLIC_SEED = 20240101  # the visible tests' probes: the same for every student
+FRAMEWORK_NAMES = frozenset({"keras", "jax", "jnp", "tf", "tensorflow", "torch", "ops", "layers", "Dense"})
+GRADIENT_NAMES = frozenset({"grad", "value_and_grad"})
+_PASSIVE = ("InputLayer", "Flatten", "Dropout")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The grader's inputs, from the seed
+
+
+def _probe(rng, d, h, n, activation) -> dict:
+    return {"X": rng.normal(0.0, 1.0, (n, d)), "W1": rng.normal(0.0, 0.5, (d, h)), "b1": rng.normal(0.0, 0.3, h),
+            "W2": rng.normal(0.0, 0.5, (h, 1)), "b2": rng.normal(0.0, 0.3, 1), "activation": activation}
+
+
+def make_probes(seed: int) -> list[dict]:
+    """Probe 0 is public (the notebook's sizes); the others are drawn from ``seed`` (sizes, batch of 1, activation)."""
+    from dl4f import tp_intro
+
+    probes = [_probe(np.random.default_rng(PUBLIC_SEED), tp_intro.WINDOW, tp_intro.HIDDEN, 64, "relu")]
+    rng = np.random.default_rng([seed, 1])
+    for n, activation in ((1, ""), (23, "relu"), (40, "tanh")):
+        probes.append(_probe(rng, int(rng.integers(3, 31)), int(rng.integers(1, 41)), n, activation))
+    return probes
+
+
+def vix_task(seed: int) -> dict:
+    """The real VIX with 5% of its days removed, and 300 query dates (weekends included) after its first day."""
+    import pandas as pd
+
+    from dl4f import tp_intro
+
+    rng = np.random.default_rng([seed, 3])
+    vix = tp_intro.load_vix()
+    keep = rng.random(len(vix)) > 0.05
+    keep[:3] = True
+    vix = vix[keep]
+    days = pd.date_range(vix.index[1], vix.index[-1], freq="D")
+    queries = pd.DatetimeIndex(np.sort(rng.choice(days.values, size=300, replace=False)))
+    return {"vix": vix, "queries": queries, "expected": reference_vix_before(vix, queries)}
+
+
+def reference_vix_before(vix, dates) -> np.ndarray:
+    """The VIX close of the last day strictly before each date: what a forecast made the evening before may use."""
+    import pandas as pd
+
+    index = pd.DatetimeIndex(vix.index)
+    position = index.searchsorted(pd.DatetimeIndex(dates), side="left") - 1
+    values = np.asarray(vix, dtype="float64")[np.maximum(position, 0)]
+    return np.where(position >= 0, values, np.nan)
+
+
+def train_task(seed: int) -> dict:
+    """A small regression task, initial weights, SGD settings, and gradient probes (probe 0 public)."""
+    rng = np.random.default_rng([seed, 5])
+    d, h, n = int(rng.integers(4, 9)), int(rng.integers(5, 12)), 200
+    X = rng.normal(0.0, 1.0, (n, d))
+    y = np.abs(X[:, :2].sum(axis=1)) + 0.1 * rng.normal(size=n)
+    task = {"X": X, "y": y, "W1": rng.normal(0, 0.5, (d, h)), "b1": rng.normal(0, 0.1, h),
+            "W2": rng.normal(0, 0.5, (h, 1)), "b2": rng.normal(0, 0.1, 1),
+            "epochs": 2, "batch_size": 32, "learning_rate": 0.05, "n_grad_probes": 3}
+    for k in range(3):
+        r = np.random.default_rng(PUBLIC_SEED + 1) if k == 0 else rng
+        m = (13, 1, 50)[k]
+        task.update({f"g{k}_X": r.normal(0, 1, (m, d)), f"g{k}_y": np.abs(r.normal(1, 1, m)),
+                     f"g{k}_W1": r.normal(0, 0.5, (d, h)), f"g{k}_b1": r.normal(0, 0.3, h),
+                     f"g{k}_W2": r.normal(0, 0.5, (h, 1)), f"g{k}_b2": r.normal(0, 0.3, 1)})
+    return task
+
+
+def build_sizes(seed: int) -> tuple[int, int]:
+    rng = np.random.default_rng([seed, 7])
+    return int(rng.integers(10, 41)), int(rng.integers(8, 65))
+
+
+def regenerate_secrets(seed: int) -> dict:
+    return {"probes": make_probes(seed), "vix": vix_task(seed), "train": train_task(seed), "sizes": build_sizes(seed)}
+
+
+def inputs(seed: int, folder: Path) -> dict:
+    """Write the sandbox's inputs into ``folder``; return the secrets the judge needs."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    secrets = regenerate_secrets(seed)
+    arrays = {"n_probes": np.array(len(secrets["probes"])), "build_window": np.array(secrets["sizes"][0]),
+              "build_hidden": np.array(secrets["sizes"][1])}
+    for i, p in enumerate(secrets["probes"]):
+        arrays.update({f"p{i}_{k}": np.asarray(v) for k, v in p.items()})
+    np.savez(folder / "intro.npz", **arrays)
+    v = secrets["vix"]
+    np.savez(folder / "vix.npz", values=v["vix"].to_numpy(), dates=v["vix"].index.values.astype("datetime64[ns]"),
+             queries=v["queries"].values.astype("datetime64[ns]"))
+    np.savez(folder / "train.npz", **{k: np.asarray(val) for k, val in secrets["train"].items()})
+    return secrets
+
+
+# ----------------------------------------------------------------------------------------------------
+# The grader's references (float64 NumPy)
+
+
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def mlp_reference(X, W1, b1, W2, b2) -> np.ndarray:
+    return relu(X @ W1 + b1) @ W2 + b2
+
+
+def dense_reference(X, W, b, activation: str) -> np.ndarray:
+    z = X @ W + b
+    return {"": z, "relu": relu(z), "tanh": np.tanh(z)}[activation]
+
+
+def mse_and_grads(X, y, W1, b1, W2, b2) -> tuple[float, list[np.ndarray]]:
+    """MSE of the 2-layer MLP and its gradient with respect to (W1, b1, W2, b2), by the chain rule."""
+    z = X @ W1 + b1
+    hidden = relu(z)
+    pred = (hidden @ W2 + b2).reshape(-1)
+    err = pred - y.reshape(-1)
+    d_pred = (2.0 / len(err)) * err[:, None]
+    d_hidden = (d_pred @ W2.T) * (z > 0)
+    return float(np.mean(err**2)), [X.T @ d_hidden, d_hidden.sum(0), hidden.T @ d_pred, d_pred.sum(0)]
+
+
+def sgd_reference(task: dict) -> tuple[list[np.ndarray], np.ndarray]:
+    """Plain mini-batch SGD, batches in order (``model.fit(..., shuffle=False)`` with ``SGD``): weights, epoch losses.
+
+    An epoch's loss is the mean of the batch losses (each computed before its update) weighted by batch size,
+    as Keras reports it.
+    """
+    X, y = np.asarray(task["X"], "float64"), np.asarray(task["y"], "float64")
+    weights = [np.asarray(task[k], "float64") for k in ("W1", "b1", "W2", "b2")]
+    size, lr, losses = int(task["batch_size"]), float(task["learning_rate"]), []
+    for _ in range(int(task["epochs"])):
+        total = 0.0
+        for start in range(0, len(X), size):
+            loss, grads = mse_and_grads(X[start:start + size], y[start:start + size], *weights)
+            total += loss * len(X[start:start + size])
+            weights = [w - lr * g for w, g in zip(weights, grads, strict=True)]
+        losses.append(total / len(X))
+    return weights, np.array(losses)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading and comparing
+
+
+def _array(arrays: dict, key: str, shape: tuple, what: str) -> np.ndarray:
+    if key not in arrays:
+        error = next((str(v)[:300] for k, v in arrays.items() if k.startswith("error") or k.endswith("error")), "")
+        raise AssertionError(f"{what}: no result" + (f" (error: {error})" if error else " (did it run?)"))
+    value = arrays[key]
+    assert value.dtype.kind in "fiub", f"{what}: not numbers ({value.dtype})"
+    value = np.asarray(value, dtype="float64")
+    assert value.size == int(np.prod(shape)), f"{what}: expected shape {shape}, got {value.shape}"
+    value = value.reshape(shape)
+    assert np.isfinite(value).all(), f"{what}: holds NaN or infinite values"
+    return value
+
+
+def _close(got, ref, what: str, tol: float) -> float:
+    ref = np.asarray(ref, dtype="float64")
+    err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+    scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
+    assert err <= tol * scale, f"{what}: off by {err:.2e} (tolerance {tol:g} x {scale:.3g})"
+    return err
+
+
+@dataclass
+class Context:
+    artifacts: Path
+    source: str
+    secrets: dict
+    quick: bool
+
+    def __post_init__(self):
+        self._cache = {}
+
+    def _cached(self, key, fn):
+        if key not in self._cache:
+            try:
+                self._cache[key] = fn()
+            except AssertionError as exc:
+                self._cache[key] = exc
+        value = self._cache[key]
+        if isinstance(value, AssertionError):
+            raise value
+        return value
+
+    def npz(self, name: str) -> dict:
+        return self._cached(name, lambda: art.read_npz(self.artifacts, name))
+
+    def model(self, name: str):
+        return self._cached(name + ".keras", lambda: art.load_model(self.artifacts, f"{name}.keras"))
+
+    @functools.cached_property
+    def data(self):
+        from dl4f import tp_intro
+
+        return tp_intro.load_data()
+
+    @functools.cached_property
+    def vix_test(self) -> np.ndarray:
+        from dl4f import tp_intro
+
+        return reference_vix_before(tp_intro.load_vix(), self.data.dates_test)[:, None] * tp_intro.VIX_SCALE
+
+    def threshold(self, name: str) -> float:
+        return (QUICK_R2_THRESHOLDS if self.quick else R2_THRESHOLDS)[name]
+
+
+def _names(ctx: Context, entry: str, what: str) -> set[str]:
+    from dl4f_grading.tp_optimization import reached_names
+
+    names = reached_names(ctx.source, entry)
+    assert names is not None, f"{what} is not defined in the notebook"
+    return names
+
+
+def _predict(model, inputs) -> np.ndarray:
+    pred = np.asarray(model.predict(inputs, batch_size=2048, verbose=0), dtype="float64").reshape(-1)
+    assert np.isfinite(pred).all(), "the predictions hold NaN or infinite values: did the training diverge?"
+    return pred
+
+
+# ----------------------------------------------------------------------------------------------------
+# Question 1: the forward pass in NumPy
+
+
+def _check_forward(ctx: Context, public: bool) -> str:
+    arrays = ctx.npz("q1.npz")
+    worst = 0.0
+    for i, p in enumerate(ctx.secrets["probes"]):
+        if (i == 0) != public:
+            continue
+        ref = mlp_reference(p["X"], p["W1"], p["b1"], p["W2"], p["b2"])
+        got = _array(arrays, f"out_{i}", ref.shape, f"mlp_forward on {p['X'].shape[0]} samples x {p['X'].shape[1]} "
+                     f"inputs, {p['W1'].shape[1]} hidden units (output of shape {ref.shape})")
+        worst = max(worst, _close(got, ref, "mlp_forward: relu(X W1 + b1) W2 + b2", EQUIVALENCE_THRESHOLD))
+    return f"mlp_forward matches the reference forward pass (max error {worst:.1e})"
+
+
+def _q1_tests(ctx):
+    return _check_forward(ctx, public=True)
+
+
+def _q1_forward(ctx):
+    return _check_forward(ctx, public=False)
+
+
+def _q1_numpy(ctx):
+    used = sorted(_names(ctx, "mlp_forward", "mlp_forward") & FRAMEWORK_NAMES)
+    assert not used, f"mlp_forward must be written with NumPy only, but reaches {', '.join(used)}"
+    _check_forward(ctx, public=False)
+    return "mlp_forward is NumPy only"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Questions 2 and 3: Keras models
+
+
+def structural_layers(model) -> list:
+    return [layer for layer in model.layers if type(layer).__name__ not in _PASSIVE]
+
+
+def _activation(layer) -> str:
+    act = getattr(layer, "activation", None)
+    return "linear" if act is None else getattr(act, "__name__", str(act))
+
+
+def check_mlp(model, what: str, window: int, hidden: int, *, sequential: bool = True) -> None:
+    import keras
+
+    if sequential:
+        assert isinstance(model, keras.Sequential), f"{what}: use the Sequential API"
+    layers = structural_layers(model)
+    types = [type(layer).__name__ for layer in layers]
+    assert types == ["Dense", "Dense"], f"{what}: expected Dense({hidden}, relu) -> Dense(1), got {types}"
+    assert layers[0].units == hidden and _activation(layers[0]) == "relu", (
+        f"{what}: the hidden layer must be Dense({hidden}, relu), is Dense({layers[0].units}, {_activation(layers[0])})")
+    assert layers[1].units == 1 and _activation(layers[1]) == "linear", f"{what}: the output must be Dense(1), linear"
+    assert tuple(model.inputs[0].shape) == (None, window), f"{what}: the input must be (None, {window})"
+    assert tuple(model.outputs[0].shape) == (None, 1), f"{what}: the output must be (None, 1)"
+
+
+def _linear(ctx: Context) -> tuple[np.ndarray, float]:
+    from dl4f import tp_intro
+
+    arrays = ctx.npz("model_linear.npz")
+    coef = _array(arrays, "coef", (tp_intro.WINDOW,), "model_linear: one coefficient per day of the window")
+    intercept = _array(arrays, "intercept", (1,), "model_linear: the intercept")
+    return coef, float(intercept[0])
+
+
+def linear_r2(ctx: Context) -> float:
+    coef, intercept = _linear(ctx)
+    return evaluation.r2(ctx.data.y_test, ctx.data.X_test @ coef + intercept)
+
+
+def mlp_r2(ctx: Context) -> float:
+    return ctx._cached("r2_mlp", lambda: evaluation.r2(ctx.data.y_test, _predict(ctx.model("model_mlp"), ctx.data.X_test)))
+
+
+def vix_r2(ctx: Context) -> float:
+    def score():
+        model = ctx.model("model_vix")
+        assert len(model.inputs) == 2, "model_vix must have two inputs: the returns window, then the VIX"
+        return evaluation.r2(ctx.data.y_test, _predict(model, [ctx.data.X_test, ctx.vix_test]))
+    return ctx._cached("r2_vix", score)
+
+
+def _r2_check(ctx: Context, name: str, score: float) -> str:
+    threshold = ctx.threshold(name)
+    assert score >= threshold, (f"{name}: R² on the test split is {score:.4f}, below {threshold:.2f}, which a correct "
+                                "model trained with the recipe passes")
+    return f"{name}: R² = {score:.4f} >= {threshold:.2f}"
+
+
+def _q2_tests(ctx):
+    from dl4f import tp_intro
+
+    check_mlp(ctx.model("model_mlp"), "model_mlp", tp_intro.WINDOW, tp_intro.HIDDEN)
+    floor = min(0.0, ctx.threshold("MLP"))  # 0 with the recipe; a trained model may not beat it after 1 epoch
+    assert mlp_r2(ctx) > floor and linear_r2(ctx) > 0, f"the models should beat the mean forecast (R² > {floor:g})"
+    return "model_mlp has the expected layers and both models beat the mean forecast"
+
+
+def _q2_structure(ctx):
+    window, hidden = ctx.secrets["sizes"]
+    model = ctx.model("build_mlp")
+    check_mlp(model, f"build_mlp({window}, {hidden})", window, hidden)
+    p = _probe(np.random.default_rng(0), window, hidden, 16, "relu")
+    model.set_weights([p[k].astype("float32") for k in ("W1", "b1", "W2", "b2")])
+    err = _close(_predict(model, p["X"].astype("float32"))[:, None], mlp_reference(p["X"], p["W1"], p["b1"], p["W2"],
+                 p["b2"]), "build_mlp with copied weights against the NumPy forward pass", EQUIVALENCE_THRESHOLD)
+    return f"build_mlp({window}, {hidden}) is Dense({hidden}, relu) -> Dense(1), equal to the forward pass ({err:.1e})"
+
+
+def _q2_r2(ctx):
+    return _r2_check(ctx, "Linear regression", linear_r2(ctx)) + "; " + _r2_check(ctx, "MLP", mlp_r2(ctx))
+
+
+def _q3_model(model, what: str, window: int, hidden: int) -> None:
+    import keras
+
+    assert not isinstance(model, keras.Sequential), f"{what}: use the functional API (keras.Model(inputs, outputs))"
+    shapes = [tuple(x.shape) for x in model.inputs]
+    assert shapes == [(None, window), (None, 1)], (
+        f"{what}: two inputs expected, the returns window (None, {window}) then the VIX (None, 1); got {shapes}")
+    assert tuple(model.outputs[0].shape) == (None, 1), f"{what}: the output must be (None, 1)"
+    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    assert any(layer.units == hidden and _activation(layer) == "relu" for layer in dense), (
+        f"{what}: a hidden Dense({hidden}, relu) layer is expected")
+    assert dense and dense[-1].units == 1 and _activation(dense[-1]) == "linear", f"{what}: the output must be Dense(1)"
+
+
+def _q3_tests(ctx):
+    assert len(ctx.model("model_vix").inputs) == 2, "model_vix must have two inputs"
+    floor = min(0.0, ctx.threshold("MLP + VIX"))
+    assert vix_r2(ctx) > floor, f"model_vix should beat the mean forecast (R² > {floor:g})"
+    return "model_vix has two inputs and beats the mean forecast"
+
+
+def _q3_alignment(ctx):
+    task = ctx.secrets["vix"]
+    expected = task["expected"]
+    arrays = ctx.npz("q3.npz")
+    got = _array(arrays, "values", expected.shape, f"vix_before on {len(expected)} dates (one value per date)")
+    same_day = np.asarray(task["vix"].reindex(task["queries"]), dtype="float64")
+    wrong = ~np.isclose(got, expected, rtol=1e-12, atol=0)
+    if wrong.any():
+        lookahead = np.isfinite(same_day) & np.isclose(got, same_day, rtol=1e-12, atol=0) & wrong
+        if lookahead.any():
+            day = task["queries"][int(np.flatnonzero(lookahead)[0])].date()
+            raise AssertionError(f"vix_before: on {day} it returns the VIX of that same day, known only at its close: "
+                                 "look-ahead (use the last close strictly before the date)")
+        day = task["queries"][int(np.flatnonzero(wrong)[0])].date()
+        raise AssertionError(f"vix_before: wrong on {int(wrong.sum())} of {len(expected)} dates (first: {day}); "
+                             "the VIX of the last day strictly before each date is expected, whatever the calendar")
+    return f"vix_before returns the last VIX close strictly before each of {len(expected)} dates: no look-ahead"
+
+
+def _q3_structure(ctx):
+    from dl4f import tp_intro
+
+    window, hidden = ctx.secrets["sizes"]
+    _q3_model(ctx.model("build_two_inputs"), f"build_two_inputs({window}, {hidden})", window, hidden)
+    _q3_model(ctx.model("model_vix"), "model_vix", tp_intro.WINDOW, tp_intro.HIDDEN)
+    return "a functional model of two inputs, a hidden Dense(relu) layer and one linear output"
+
+
+def _q3_r2(ctx):
+    return _r2_check(ctx, "MLP + VIX", vix_r2(ctx))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Question 4: the custom Dense layer
+
+
+def _check_dense(ctx: Context, public: bool, keys=("out",)) -> float:
+    arrays = ctx.npz("q4.npz")
+    worst = 0.0
+    for i, p in enumerate(ctx.secrets["probes"]):
+        if (i == 0) != public:
+            continue
+        act = str(p["activation"])
+        what = f"MyDense({p['W1'].shape[1]}, activation={act or None!r}) on {p['X'].shape[0]} x {p['X'].shape[1]}"
+        for key in keys:
+            if key == "out" or key == "config_out":
+                ref = dense_reference(p["X"], p["W1"], p["b1"], act)
+            else:
+                ref = dense_reference(p["X"], p["W1"], p["b1"], act) @ p["W2"] + p["b2"]
+            got = _array(arrays, f"{key}_{i}", ref.shape, f"{what} ({key.replace('_', ' ')})")
+            worst = max(worst, _close(got, ref, f"{what}: {key.replace('_', ' ')} against activation(x W + b)",
+                                      EQUIVALENCE_THRESHOLD))
+    return worst
+
+
+def _own_dense(ctx: Context) -> None:
+    import ast
+
+    names = _names(ctx, "MyDense", "MyDense")
+    assert "Dense" not in names and "EinsumDense" not in names, "MyDense must compute x W + b itself, not use Dense"
+    tree = ast.parse(ctx.source)
+    cls = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MyDense"][-1]
+    bases = {ast.unparse(b) for b in cls.bases}
+    assert bases & {"keras.layers.Layer", "layers.Layer", "Layer", "keras.Layer"}, (
+        f"MyDense must subclass keras.layers.Layer, subclasses {', '.join(sorted(bases)) or 'nothing'}")
+    methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    missing = sorted({"build", "call", "get_config"} - methods)
+    assert not missing, f"MyDense must define {', '.join(missing)}"
+
+
+def _q4_tests(ctx):
+    err = _check_dense(ctx, public=True)
+    return f"MyDense equals activation(x W + b) on the notebook's sizes (max error {err:.1e})"
+
+
+def _q4_equals_dense(ctx):
+    _own_dense(ctx)
+    err = _check_dense(ctx, public=False)
+    return f"MyDense equals keras.layers.Dense with the same weights on the grader's probes (max error {err:.1e})"
+
+
+def _q4_config(ctx):
+    _own_dense(ctx)
+    configs = art.read_json(ctx.artifacts, "q4_config.json")
+    assert isinstance(configs, dict) and configs, "get_config: nothing was exported (see export.json)"
+    for i, p in enumerate(ctx.secrets["probes"]):
+        config = configs.get(str(i))
+        if i == 0 or config is None:
+            continue
+        assert isinstance(config, dict), "get_config must return a dict"
+        assert config.get("units") == p["W1"].shape[1], (
+            f"get_config must hold units={p['W1'].shape[1]}, holds {config.get('units')!r}")
+        assert "activation" in config, "get_config must hold the activation"
+    assert any(k != "0" for k in configs), "get_config: no configuration on the grader's probes"
+    _check_dense(ctx, public=False, keys=("config_out",))
+    return "get_config holds units and activation, and from_config rebuilds an equal layer"
+
+
+def _q4_save(ctx):
+    _own_dense(ctx)
+    err = _check_dense(ctx, public=False, keys=("model_out", "reloaded_out"))
+    return f"a model with MyDense gives the same outputs after model.save and load_model (max error {err:.1e})"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Question 5: the training loop by hand
+
+
+def _check_gradients(ctx: Context, public: bool) -> str:
+    task = ctx.secrets["train"]
+    arrays = ctx.npz("q5.npz")
+    worst = 0.0
+    for k in range(int(task["n_grad_probes"])):
+        if (k == 0) != public:
+            continue
+        weights = [task[f"g{k}_{n}"] for n in ("W1", "b1", "W2", "b2")]
+        loss, grads = mse_and_grads(task[f"g{k}_X"], task[f"g{k}_y"], *weights)
+        got = _array(arrays, f"loss_{k}", (1,), f"loss_and_grads on {len(task[f'g{k}_y'])} samples: the loss")
+        worst = max(worst, _close(got, [loss], "loss_and_grads: the MSE loss", GRADIENT_THRESHOLD))
+        for n, g in zip(("W1", "b1", "W2", "b2"), grads, strict=True):
+            shape = g.shape if n != "b2" else (1,)
+            got = _array(arrays, f"grad_{k}_{n}", shape, f"loss_and_grads: the gradient of {n} (shape {shape})")
+            worst = max(worst, _close(got, g.reshape(shape), f"loss_and_grads: the gradient of {n}", GRADIENT_THRESHOLD))
+    return f"loss_and_grads: the MSE and its gradient match the chain rule (max error {worst:.1e})"
+
+
+def _q5_tests(ctx):
+    return _check_gradients(ctx, public=True)
+
+
+def _q5_gradient(ctx):
+    return _check_gradients(ctx, public=False)
+
+
+def _q5_matches_fit(ctx):
+    names = _names(ctx, "fit_by_hand", "fit_by_hand")
+    assert not names & {"fit", "train_on_batch"}, "fit_by_hand must train by itself, without calling fit"
+    assert names & GRADIENT_NAMES, "fit_by_hand must use JAX's gradient (jax.value_and_grad), directly or via a helper"
+    task = ctx.secrets["train"]
+    arrays = ctx.npz("q5.npz")
+    weights, losses = sgd_reference(task)
+    got = _array(arrays, "losses", losses.shape, f"fit_by_hand: one loss per epoch ({len(losses)} epochs)")
+    _close(got, losses, "fit_by_hand: the epoch losses (mean over the epoch's samples)", GRADIENT_THRESHOLD)
+    worst = 0.0
+    for n, w in zip(("W1", "b1", "W2", "b2"), weights, strict=True):
+        shape = w.shape
+        got = _array(arrays, f"trained_{n}", shape, f"fit_by_hand: the trained {n}")
+        worst = max(worst, _close(got, w, f"fit_by_hand: the trained {n} (against mini-batch SGD in order)",
+                                  GRADIENT_THRESHOLD))
+    return f"fit_by_hand reaches model.fit's weights and losses (max error {worst:.1e}; losses {np.round(losses, 4)})"
+
+
+CELLS: dict[str, Callable[[Context], str]] = {
+    "q1_tests": _q1_tests, "q1_forward": _q1_forward, "q1_numpy": _q1_numpy,
+    "q2_tests": _q2_tests, "q2_structure": _q2_structure, "q2_r2": _q2_r2,
+    "q3_tests": _q3_tests, "q3_alignment": _q3_alignment, "q3_structure": _q3_structure, "q3_r2": _q3_r2,
+    "q4_tests": _q4_tests, "q4_equals_dense": _q4_equals_dense, "q4_config": _q4_config, "q4_save": _q4_save,
+    "q5_tests": _q5_tests, "q5_gradient": _q5_gradient, "q5_matches_fit": _q5_matches_fit,
+}
+
+
+def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str]) -> dict[str, dict]:
+    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises."""
+    try:
+        ctx = Context(Path(artifacts), source, regenerate_secrets(seed), quick)
+    except Exception as exc:  # noqa: BLE001  (the grader's data: reported on every cell)
+        return {gid: {"passed": False, "message": f"grader error: {type(exc).__name__}: {str(exc)[:300]}"}
+                for gid in cells}
+    results = {}
+    for gid in cells:
+        check = CELLS.get(gid)
+        if check is None:
+            results[gid] = {"passed": False, "message": f"no check is defined for cell {gid} (grader error)"}
+            continue
+        try:
+            results[gid] = {"passed": True, "message": check(ctx)}
+        except AssertionError as exc:
+            results[gid] = {"passed": False, "message": str(exc) or "check failed"}
+        except Exception as exc:  # noqa: BLE001  (malformed artifacts: reported, never a crash)
+            results[gid] = {"passed": False, "message": f"could not be checked: {type(exc).__name__}: {str(exc)[:300]}"}
+    return results

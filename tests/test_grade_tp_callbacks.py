@@ -1,0 +1,245 @@
+"""The callbacks TP: its trusted checks on hand-made artifacts, then a class graded by ``dl4f tp grade``'s engine
+(honest, partly wrong and hostile submissions, sandboxed, in one ``grade_class`` call with 2 workers, at the
+instructor's quick setting of 3 epochs), and the site pages of the TP.
+
+The scripted trainings are drawn from a seed as at grading; the trained models of the class are scored on the
+real S&P 500 test split of the course's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import keras  # conftest sets KERAS_BACKEND
+import nbformat
+import numpy as np
+import pytest
+import submissions_tp_callbacks as corpus
+
+from dl4f import assignments
+from dl4f import tp_callbacks_artifacts as export
+from dl4f_grading import engine, grade, sandbox
+from dl4f_grading import tp_callbacks as grader
+
+ROOT = Path(__file__).resolve().parents[1]
+TP = "tp-callbacks"
+SEED = 5
+DRIVEN = ["q1_behaviour", "q2_learning_rate", "q2_update_norm", "q3_scores", "q3_stops", "q3_restores"]
+
+
+class Recorder(keras.callbacks.Callback):
+    """A correct TrainingRecorder (the notebook's solution, as a student would write it)."""
+
+    def on_train_begin(self, logs=None):
+        self.history = {"learning_rate": [], "update_norm": []}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = np.concatenate([w.ravel() for w in self.model.get_weights()])
+
+    def on_epoch_end(self, epoch, logs=None):
+        end = np.concatenate([w.ravel() for w in self.model.get_weights()])
+        self.history["learning_rate"].append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        self.history["update_norm"].append(float(np.linalg.norm(end - self.start)))
+
+
+class Stopper(keras.callbacks.Callback):
+    """A correct QLikeEarlyStopping; ``late`` stops one epoch too late, ``restore`` can be ignored."""
+
+    late, obey_restore = False, True
+
+    def __init__(self, validation_data, patience=5, restore_best_weights=True):
+        super().__init__()
+        self.X, self.y = validation_data
+        self.patience, self.restore = patience, restore_best_weights and self.obey_restore
+
+    def on_train_begin(self, logs=None):
+        self.scores, self.best, self.wait, self.weights = [], np.inf, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from dl4f import tp_callbacks as tpc
+
+        self.scores.append(tpc.qlike(self.y, self.model.predict(self.X, verbose=0)))
+        if self.scores[-1] < self.best:
+            self.best, self.wait, self.weights = self.scores[-1], 0, self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience if self.late else self.wait >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore and self.weights is not None:
+            self.model.set_weights(self.weights)
+
+
+def _make_callbacks(kind):
+    return grader.reference_callbacks(kind)
+
+
+def _driven(tmp_path: Path, namespace: dict) -> Path:
+    inputs, out = tmp_path / "inputs", tmp_path / "artifacts"
+    grader.inputs(SEED, inputs)
+    export.export_artifacts(namespace, out, inputs)
+    assert not (inputs / "scripts.npz").exists(), "the export deletes the scripts before any callback runs"
+    return out
+
+
+def test_correct_callbacks_pass_the_driven_checks_and_each_mistake_fails_with_its_reason(tmp_path):
+    honest = {"make_callbacks": _make_callbacks, "TrainingRecorder": Recorder, "QLikeEarlyStopping": Stopper}
+    verdicts = grader.judge(_driven(tmp_path / "a", honest), "", SEED, False, DRIVEN)
+    assert all(v["passed"] for v in verdicts.values()), verdicts
+
+    class Late(Stopper):
+        late = True
+
+    class Stubborn(Stopper):
+        obey_restore = False
+
+    class LateRecorder(Recorder):  # reads the learning rate after the scheduler: one epoch late
+        def on_epoch_begin(self, epoch, logs=None):
+            super().on_epoch_begin(epoch, logs)
+            self.history["learning_rate"].append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            end = np.concatenate([w.ravel() for w in self.model.get_weights()])
+            self.history["update_norm"].append(float(np.linalg.norm(end)))  # the weights' norm, not the change's
+
+    def wrong_callbacks(kind):  # early stopping that forgets to restore; the scheduler's patience is 1
+        return {"none": [], "early_stopping": [keras.callbacks.EarlyStopping(patience=5)],
+                "reduce_lr": [keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=1, min_lr=1e-5)],
+                "both": [keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)]}[kind]
+
+    late = grader.judge(_driven(tmp_path / "b", {"make_callbacks": wrong_callbacks, "TrainingRecorder": LateRecorder,
+                                                 "QLikeEarlyStopping": Late}), "", SEED, False, DRIVEN)
+    assert not late["q1_behaviour"]["passed"] and "restore_best_weights" in late["q1_behaviour"]["message"]
+    assert late["q2_learning_rate"]["passed"]  # the script's rate is the same at the start and the end of an epoch
+    assert not late["q2_update_norm"]["passed"] and "w_end - w_start" in late["q2_update_norm"]["message"]
+    assert late["q3_scores"]["passed"] and late["q3_restores"]["passed"] and not late["q3_stops"]["passed"]
+    assert "expected a stop at epoch" in late["q3_stops"]["message"]
+    stubborn = grader.judge(_driven(tmp_path / "c", {"QLikeEarlyStopping": Stubborn}), "", SEED, False,
+                            ["q3_stops", "q3_restores", "q1_behaviour"])
+    assert stubborn["q3_stops"]["passed"] and "best epoch" in stubborn["q3_restores"]["message"]
+    assert "make_callbacks is not defined" in stubborn["q1_behaviour"]["message"]
+
+
+def test_the_scripts_are_secret_per_student_and_their_answers_are_unambiguous():
+    a, b, c = grader.secret_scripts(1), grader.secret_scripts(1), grader.secret_scripts(2)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.allclose(a["q2_0_weights"], c["q2_0_weights"])
+    stops = [grader.q3_expected(grader.script(a, f"q3_{k}")) for k in range(3)]
+    assert 0 < stops[0]["stop"] < grader.Q3_EPOCHS - 1 and stops[2]["stop"] == -1  # the last one never stops
+    assert stops[0]["best"] == int(np.argmin(grader.q3_scores(grader.script(a, "q3_0"))))
+    ref = grader._reference_drive(1, 0, "early_stopping")
+    assert 0 < int(ref["stop"]) < grader.Q1_EPOCHS - 1, "the scripted loss must make early stopping fire"
+    lr = grader._reference_drive(1, 0, "reduce_lr")["lr_after"]
+    assert lr[-1] < lr[0], "the scripted loss must make ReduceLROnPlateau act"
+
+
+def test_forged_links_and_bad_files_are_refused(tmp_path):
+    folder = tmp_path / "forged"
+    folder.mkdir()
+    (folder / "driven.npz").symlink_to("/etc/passwd")
+    (folder / "histories.json").write_text("{not json")
+    (folder / "model_qlike.keras").write_text("not a zip")
+    verdicts = grader.judge(folder, "", SEED, False, ["q2_update_norm", "q1_tests", "q3_model", "q9"])
+    assert "regular file" in verdicts["q2_update_norm"]["message"]
+    assert "not valid JSON" in verdicts["q1_tests"]["message"]
+    assert "not a model saved by Keras" in verdicts["q3_model"]["message"]
+    assert "no check" in verdicts["q9"]["message"] and not any(v["passed"] for v in verdicts.values())
+
+
+# ----------------------------------------------------------------------------------------------------
+# A class graded in the sandbox
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, market_cache):
+    if not sandbox.available():
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "solutions" / TP, root / "solutions" / TP)
+    assignments.release(TP, root=root)
+    student = nbformat.read(root / "exercises" / TP / f"{TP}.ipynb", as_version=4)
+    source = nbformat.read(root / "solutions" / TP / f"{TP}.ipynb", as_version=4)
+    for name, content in corpus.build(student, source).items():
+        folder = root / "submitted" / name / TP
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{TP}.ipynb").write_bytes(content)
+    settings = engine.Settings(epochs=3, limits=sandbox.Limits(seconds=300, memory_gb=6), cell_timeout=120)
+    results = grade.grade_class(root, TP, settings=settings, workers=2, progress=lambda s: None)
+    return {"root": root, "results": {r["student"]: r for r in results}}
+
+
+def test_every_submission_gets_what_its_honest_work_earns(graded):
+    results = graded["results"]
+    print(grade.table(list(results.values())))
+    table = {s: (r["score"], r["status"]) for s, r in results.items()}
+    assert table == {s: (float(points), status) for s, (points, status) in corpus.EXPECTED.items()}, {
+        s: {g: v["message"] for g, v in r["cells"].items() if not v["passed"]} for s, r in results.items()}
+    assert all(r["max_score"] == 30 for r in results.values())
+
+
+def test_partial_and_hostile_work_fail_for_their_reasons(graded):
+    results = graded["results"]
+    lost = sorted(g for g, v in results["late_stop"]["cells"].items() if not v["passed"])
+    assert lost == ["q3_stops"]
+    assert "exits" in results and "q1_answer" in results["exits"]["detail"] and "died" in results["exits"]["detail"]
+    assert "not valid JSON" in results["not_json"]["detail"]
+    forge = results["forge"]["cells"]
+    assert "below" in forge["q1_scores"]["message"] and "go past its best epoch" in forge["q3_restores"]["message"]
+    peek = results["peek"]["cells"]
+    assert "TrainingRecorder could not be driven" in peek["q2_learning_rate"]["message"]
+    assert "best epoch" in peek["q3_tests"]["message"]
+    assert "not the one this history trained" in forge["q1_tests"]["message"]
+
+
+def test_autograded_notebooks_hold_no_hidden_test_code(graded):
+    root = graded["root"]
+    full = (root / "autograded" / "full" / TP / f"{TP}.ipynb").read_text()
+    assert "hidden_test(" not in full and "BEGIN HIDDEN TESTS" not in full and "PASSED (3/3 points)" in full
+    for line in assignments.solution_lines(root / "solutions" / TP / f"{TP}.ipynb"):
+        if "hidden_test" in line:
+            assert line not in full
+    recorded = json.loads((root / "grades" / TP / "full.json").read_text())
+    assert recorded["score"] == 30 and recorded["seconds"]["total"] < 120, recorded["seconds"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The site
+
+
+def test_the_tp_pages_are_on_the_site_and_the_student_version_is_clean():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+    render = config["project"]["render"]
+    assert "chapters/training/tp-callbacks.qmd" in render and "chapters/training/tp-callbacks-corrected.ipynb" in render
+    assert "exercises/tp-callbacks/tp-callbacks.ipynb" in config["project"]["resources"]
+    section = next(s for s in config["website"]["sidebar"]["contents"] if s.get("section") == "Training a Neural Network")
+    tps = next(s for s in section["contents"] if isinstance(s, dict) and s.get("section") == "Travaux Pratiques")
+    hrefs = [c["href"] for c in tps["contents"]]
+    assert hrefs[-2:] == ["chapters/training/tp-callbacks.qmd", "chapters/training/tp-callbacks-corrected.ipynb"]
+    assert len({c["text"] for c in tps["contents"]}) == len(hrefs), "every entry of the section has its own name"
+    page = (ROOT / "chapters" / "training" / "tp-callbacks.qmd").read_text()
+    assert "../../exercises/tp-callbacks/tp-callbacks.ipynb" in page
+    assert "tp-callbacks.qmd" in (ROOT / "chapters" / "training" / "index.qmd").read_text()
+    assignments.check_student_version(ROOT / "exercises" / TP / f"{TP}.ipynb", ROOT / "solutions" / TP / f"{TP}.ipynb")
+    corrected = nbformat.read(ROOT / assignments.CORRECTED[TP], as_version=4)
+    assert "BEGIN SOLUTION" not in "\n".join(c.source for c in corrected.cells)
+    errors = [o for c in corrected.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    hidden = [c for c in corrected.cells if "hidden_test(" in c.source]
+    assert hidden and all("remove-cell" in c.metadata.get("tags", []) for c in hidden)
+
+
+def test_every_graded_cell_of_the_source_has_a_trusted_check():
+    source = nbformat.read(ROOT / "solutions" / TP / f"{TP}.ipynb", as_version=4)
+    graded = engine.graded_cells(source)
+    assert sorted(c["grade_id"] for c in graded) == sorted(grader.CELLS)
+    assert sum(c["points"] for c in graded) == 30
+    hidden = [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source]
+    assert hidden and all(c.metadata["tags"] == ["remove-cell"] and f'tp="{TP}"' in c.source for c in hidden)
+    setup = next(c for c in source.cells if c.metadata["nbgrader"]["grade_id"] == "setup").source
+    assert setup.index("import dl4f") < setup.index("import keras")

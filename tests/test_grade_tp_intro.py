@@ -1,0 +1,271 @@
+"""The introductory TP: its trusted checks on hand-made artifacts, then a class graded by ``dl4f tp grade``'s engine
+(honest, partly wrong and hostile submissions, sandboxed, in one ``grade_class`` call with 2 workers and the
+instructor's quick setting of 1 epoch), and the site pages of the TP.
+
+The data are real: the S&P 500 and the VIX of the course's cache; the probes are drawn from a seed as at grading.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import submissions_tp_intro as corpus
+
+from dl4f import assignments
+from dl4f_grading import engine, grade, sandbox
+from dl4f_grading import tp_intro as grader
+
+ROOT = Path(__file__).resolve().parents[1]
+TP = "tp-intro"
+SEED = 3
+
+
+@pytest.fixture(scope="module")
+def secrets(market_cache):
+    return grader.regenerate_secrets(SEED)
+
+
+def _honest_artifacts(folder: Path, secrets: dict) -> Path:
+    """The array artifacts a correct notebook leaves (Questions 1, 3, 4, 5), computed with the grader's references."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probes = secrets["probes"]
+    np.savez(folder / "q1.npz", **{f"out_{i}": grader.mlp_reference(p["X"], p["W1"], p["b1"], p["W2"], p["b2"])
+                                   for i, p in enumerate(probes)})
+    np.savez(folder / "q3.npz", values=secrets["vix"]["expected"])
+    q4, configs = {}, {}
+    for i, p in enumerate(probes):
+        layer = grader.dense_reference(p["X"], p["W1"], p["b1"], str(p["activation"]))
+        q4.update({f"out_{i}": layer, f"config_out_{i}": layer, f"model_out_{i}": layer @ p["W2"] + p["b2"],
+                   f"reloaded_out_{i}": layer @ p["W2"] + p["b2"]})
+        configs[str(i)] = {"units": int(p["W1"].shape[1]), "activation": str(p["activation"]) or None}
+    np.savez(folder / "q4.npz", **q4)
+    (folder / "q4_config.json").write_text(json.dumps(configs))
+    task = secrets["train"]
+    q5 = {}
+    for k in range(3):
+        loss, grads = grader.mse_and_grads(task[f"g{k}_X"], task[f"g{k}_y"],
+                                           *[task[f"g{k}_{n}"] for n in ("W1", "b1", "W2", "b2")])
+        q5[f"loss_{k}"] = np.array([loss])
+        q5.update({f"grad_{k}_{n}": g for n, g in zip(("W1", "b1", "W2", "b2"), grads, strict=True)})
+    weights, losses = grader.sgd_reference(task)
+    q5.update({f"trained_{n}": w for n, w in zip(("W1", "b1", "W2", "b2"), weights, strict=True)}, losses=losses)
+    np.savez(folder / "q5.npz", **q5)
+    return folder
+
+
+SOURCE = '''
+import numpy as np
+import jax
+import keras
+
+def mlp_forward(X, W1, b1, W2, b2):
+    return np.maximum(X @ W1 + b1, 0) @ W2 + b2
+
+class MyDense(keras.layers.Layer):
+    def build(self, input_shape): pass
+    def call(self, x): return keras.ops.matmul(x, self.kernel)
+    def get_config(self): return {}
+
+def loss_and_grads(model, trainable, X, y):
+    return jax.value_and_grad(lambda w: 0.0)(trainable)
+
+def fit_by_hand(model, X, y, epochs, batch_size, learning_rate):
+    return loss_and_grads(model, None, X, y)
+'''
+ARRAY_CELLS = ["q1_tests", "q1_forward", "q1_numpy", "q3_alignment", "q4_tests", "q4_equals_dense", "q4_config",
+               "q4_save", "q5_tests", "q5_gradient", "q5_matches_fit"]
+
+
+def test_a_correct_answer_passes_and_each_mistake_fails_with_its_reason(tmp_path, secrets):
+    folder = _honest_artifacts(tmp_path / "a", secrets)
+    verdicts = grader.judge(folder, SOURCE, SEED, False, ARRAY_CELLS)
+    assert all(v["passed"] for v in verdicts.values()), verdicts
+
+    p = secrets["probes"][2]
+    # the forward pass without the ReLU; the VIX of the same day; a layer that forgets the bias
+    q1 = dict(np.load(folder / "q1.npz"))
+    q1["out_2"] = (p["X"] @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+    np.savez(folder / "q1.npz", **q1)
+    task = secrets["vix"]
+    same_day = task["vix"].reindex(task["queries"]).ffill().to_numpy()
+    np.savez(folder / "q3.npz", values=same_day)
+    q4 = dict(np.load(folder / "q4.npz"))
+    q4["out_2"] = grader.dense_reference(p["X"], p["W1"], 0 * p["b1"], str(p["activation"]))
+    np.savez(folder / "q4.npz", **q4)
+    # the gradient of the sum instead of the mean; one SGD epoch fewer
+    q5 = dict(np.load(folder / "q5.npz"))
+    q5["grad_1_W1"] = q5["grad_1_W1"] * len(secrets["train"]["g1_y"]) + 1.0
+    q5["grad_2_W1"] = q5["grad_2_W1"] * len(secrets["train"]["g2_y"])
+    short = dict(secrets["train"], epochs=1)
+    weights, _ = grader.sgd_reference(short)
+    q5.update({f"trained_{n}": w for n, w in zip(("W1", "b1", "W2", "b2"), weights, strict=True)})
+    np.savez(folder / "q5.npz", **q5)
+    verdicts = grader.judge(folder, SOURCE.replace("np.maximum", "keras.ops.maximum"), SEED, False, ARRAY_CELLS)
+    assert "relu(X W1 + b1) W2 + b2: off by" in verdicts["q1_forward"]["message"]
+    assert "NumPy only" in verdicts["q1_numpy"]["message"] and "keras" in verdicts["q1_numpy"]["message"]
+    assert "look-ahead" in verdicts["q3_alignment"]["message"]
+    assert not verdicts["q4_equals_dense"]["passed"] and verdicts["q4_tests"]["passed"]
+    assert "gradient of W1" in verdicts["q5_gradient"]["message"] and verdicts["q5_tests"]["passed"]
+    assert "trained W1" in verdicts["q5_matches_fit"]["message"]
+
+
+def test_the_static_checks_refuse_dense_and_fit(tmp_path, secrets):
+    folder = _honest_artifacts(tmp_path / "b", secrets)
+    cheating = (SOURCE.replace("keras.ops.matmul(x, self.kernel)", "keras.layers.Dense(3)(x)")
+                .replace("return loss_and_grads(model, None, X, y)", "return model.fit(X, y).history['loss']"))
+    verdicts = grader.judge(folder, cheating, SEED, False, ["q4_equals_dense", "q5_matches_fit"])
+    assert "not use Dense" in verdicts["q4_equals_dense"]["message"]
+    assert "without calling fit" in verdicts["q5_matches_fit"]["message"]
+    no_layer = SOURCE.replace("class MyDense(keras.layers.Layer)", "class MyDense(object)")
+    assert "subclass keras.layers.Layer" in grader.judge(folder, no_layer, SEED, False, ["q4_save"])["q4_save"]["message"]
+
+
+def test_the_graders_sgd_is_what_model_fit_does(secrets):
+    import keras
+
+    task = secrets["train"]
+    d, h = task["W1"].shape
+    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(h, activation="relu"), keras.layers.Dense(1)])
+    model.set_weights([task[n].astype("float32") for n in ("W1", "b1", "W2", "b2")])
+    model.compile(optimizer=keras.optimizers.SGD(float(task["learning_rate"])), loss="mse")
+    history = model.fit(task["X"].astype("float32"), task["y"].astype("float32"), epochs=int(task["epochs"]),
+                        batch_size=int(task["batch_size"]), shuffle=False, verbose=0).history
+    weights, losses = grader.sgd_reference(task)
+    assert len(task["X"]) % int(task["batch_size"]) != 0  # a smaller last batch is part of the test
+    assert np.allclose(history["loss"], losses, rtol=1e-5)
+    for got, ref in zip(model.get_weights(), weights, strict=True):
+        assert np.max(np.abs(got - ref)) < 1e-5
+
+
+def test_the_chain_rule_gradient_is_the_finite_difference_one(secrets):
+    task = secrets["train"]
+    weights = [task[f"g2_{n}"] for n in ("W1", "b1", "W2", "b2")]
+    _, grads = grader.mse_and_grads(task["g2_X"], task["g2_y"], *weights)
+    for k, g in enumerate(grads):
+        idx = tuple(np.unravel_index(np.argmax(np.abs(g)), g.shape))
+        plus, minus = [x.copy() for x in weights], [x.copy() for x in weights]
+        plus[k][idx] += 1e-6
+        minus[k][idx] -= 1e-6
+        fd = (grader.mse_and_grads(task["g2_X"], task["g2_y"], *plus)[0]
+              - grader.mse_and_grads(task["g2_X"], task["g2_y"], *minus)[0]) / 2e-6
+        assert abs(fd - g[idx]) < 1e-6 * (1 + abs(fd)), (k, fd, g[idx])
+
+
+def test_vix_alignment_reference_and_secret_tasks(secrets):
+    import pandas as pd
+
+    vix = pd.Series([10.0, 11.0, 12.0], index=pd.to_datetime(["2020-03-12", "2020-03-13", "2020-03-16"]))
+    got = grader.reference_vix_before(vix, pd.to_datetime(["2020-03-12", "2020-03-14", "2020-03-16", "2020-03-17"]))
+    assert np.isnan(got[0]) and list(got[1:]) == [11.0, 11.0, 12.0]
+    a, b = grader.regenerate_secrets(1), grader.regenerate_secrets(2)
+    assert np.array_equal(a["probes"][0]["W1"], b["probes"][0]["W1"])  # the public probe is the same for everyone
+    assert a["sizes"] != b["sizes"] or a["probes"][1]["X"].shape != b["probes"][1]["X"].shape
+    assert not np.isnan(secrets["vix"]["expected"]).any() and (secrets["vix"]["queries"].day_of_week >= 5).any()
+
+
+def test_forged_links_and_bad_arrays_are_refused(tmp_path, secrets):
+    folder = tmp_path / "forged"
+    folder.mkdir()
+    (folder / "q1.npz").symlink_to("/etc/passwd")
+    (folder / "model_mlp.keras").write_text("not a zip")
+    np.savez(folder / "q3.npz", values=np.array(["x"]))
+    verdicts = grader.judge(folder, "", SEED, False, ["q1_forward", "q2_r2", "q3_alignment", "q9"])
+    assert "regular file" in verdicts["q1_forward"]["message"]
+    assert "not numbers" in verdicts["q3_alignment"]["message"]
+    assert "no check" in verdicts["q9"]["message"] and not any(v["passed"] for v in verdicts.values())
+
+
+# ----------------------------------------------------------------------------------------------------
+# A class graded in the sandbox
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, market_cache):
+    if not sandbox.available():
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "solutions" / TP, root / "solutions" / TP)
+    assignments.release(TP, root=root)
+    student = nbformat.read(root / "exercises" / TP / f"{TP}.ipynb", as_version=4)
+    source = nbformat.read(root / "solutions" / TP / f"{TP}.ipynb", as_version=4)
+    for name, content in corpus.build(student, source).items():
+        folder = root / "submitted" / name / TP
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{TP}.ipynb").write_bytes(content)
+    settings = engine.Settings(epochs=1, limits=sandbox.Limits(seconds=300, memory_gb=6), cell_timeout=120)
+    results = grade.grade_class(root, TP, settings=settings, workers=2, progress=lambda s: None)
+    return {"root": root, "results": {r["student"]: r for r in results}}
+
+
+def test_every_submission_gets_what_its_honest_work_earns(graded):
+    results = graded["results"]
+    print(grade.table(list(results.values())))
+    table = {s: (r["score"], r["status"]) for s, r in results.items()}
+    assert table == {s: (float(points), status) for s, (points, status) in corpus.EXPECTED.items()}, {
+        s: {g: v["message"] for g, v in r["cells"].items() if not v["passed"]} for s, r in results.items()}
+    assert all(r["max_score"] == 30 for r in results.values())
+
+
+def test_partial_and_hostile_work_say_what_went_wrong(graded):
+    results = graded["results"]
+    lost = sorted(g for g, v in results["lookahead"]["cells"].items() if not v["passed"])
+    assert lost == ["q3_alignment"] and "look-ahead" in results["lookahead"]["cells"]["q3_alignment"]["message"]
+    assert "Keras's" in results["oracle"]["cells"]["q2_tests"]["message"]
+    forge = results["forge"]["cells"]
+    assert "regular file" in forge["q2_tests"]["message"] and "look-ahead" in forge["q3_alignment"]["message"]
+
+
+def test_autograded_notebooks_hold_no_hidden_test_code(graded):
+    root = graded["root"]
+    full = (root / "autograded" / "full" / TP / f"{TP}.ipynb").read_text()
+    assert "hidden_test(" not in full and "BEGIN HIDDEN TESTS" not in full and "PASSED (3/3 points)" in full
+    for line in assignments.solution_lines(root / "solutions" / TP / f"{TP}.ipynb"):
+        if "hidden_test" in line:
+            assert line not in full
+    recorded = json.loads((root / "grades" / TP / "full.json").read_text())
+    assert recorded["score"] == 30 and recorded["seconds"]["total"] < 120, recorded["seconds"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The site
+
+
+def test_the_tp_pages_are_on_the_site_and_the_student_version_is_clean():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+    render = config["project"]["render"]
+    assert "chapters/intro/tp-intro.qmd" in render and "chapters/intro/tp-intro-corrected.ipynb" in render
+    assert "exercises/tp-intro/tp-intro.ipynb" in config["project"]["resources"]
+    section = next(s for s in config["website"]["sidebar"]["contents"]
+                   if s.get("section") == "Introduction to Deep Learning")
+    tps = next(s for s in section["contents"] if isinstance(s, dict) and s.get("section") == "Travaux Pratiques")
+    assert [c["href"] for c in tps["contents"]] == ["chapters/intro/tp-intro.qmd",
+                                                     "chapters/intro/tp-intro-corrected.ipynb"]
+    assert "../../exercises/tp-intro/tp-intro.ipynb" in (ROOT / "chapters" / "intro" / "tp-intro.qmd").read_text()
+    assert "tp-intro.qmd" in (ROOT / "chapters" / "intro" / "index.qmd").read_text()
+    assignments.check_student_version(ROOT / "exercises" / TP / f"{TP}.ipynb", ROOT / "solutions" / TP / f"{TP}.ipynb")
+    corrected = nbformat.read(ROOT / assignments.CORRECTED[TP], as_version=4)
+    assert "BEGIN SOLUTION" not in "\n".join(c.source for c in corrected.cells)
+    assert "draft: true" in corrected.cells[0].source
+    assert not [o for c in corrected.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    hidden = [c for c in corrected.cells if "hidden_test(" in c.source]
+    assert len(hidden) == 12 and all("remove-cell" in c.metadata.get("tags", []) for c in hidden)
+
+
+def test_every_graded_cell_of_the_source_has_a_trusted_check():
+    source = nbformat.read(ROOT / "solutions" / TP / f"{TP}.ipynb", as_version=4)
+    graded = engine.graded_cells(source)
+    assert sorted(c["grade_id"] for c in graded) == sorted(grader.CELLS)
+    assert sum(c["points"] for c in graded) == 30
+    assert grader.RECIPE_EPOCHS == __import__("dl4f.tp_intro").tp_intro.RECIPE["epochs"]
+    hidden = [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source]
+    assert hidden and all(c.metadata["tags"] == ["remove-cell"] and f'tp="{TP}"' in c.source for c in hidden)
+    setup = next(c for c in source.cells if c.metadata["nbgrader"]["grade_id"] == "setup").source
+    assert setup.index("import dl4f") < setup.index("import keras")
