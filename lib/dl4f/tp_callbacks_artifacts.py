@@ -23,16 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dl4f.artifacts import read_npz as _npz
+from dl4f.artifacts import short_error as _short_error
+
 MODELS = ("model_none", "model_early_stopping", "model_reduce_lr", "model_both", "model_recorded", "model_qlike")
-
-
-def _short_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:400]
-
-
-def _npz(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
 
 
 def stand_in(n_inputs: int, learning_rate: float):

@@ -25,32 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _short_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:400]
-
-
-def _npz(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
-
-
-def _floats(value) -> np.ndarray:
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    out = np.asarray(value, dtype="float64")
-    if out.dtype == object:
-        raise TypeError(f"not an array of numbers but {type(value).__name__}")
-    return out
-
-
-def _save_keras(model, path: Path) -> str:
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"not a Keras model but {type(model).__name__}")
-    model.save(path)
-    return "saved"
+from dl4f.artifacts import floats as _floats
+from dl4f.artifacts import read_npz as _npz
+from dl4f.artifacts import save_keras as _save_keras
+from dl4f.artifacts import short_error as _short_error
 
 
 def _mlp(d: int, h: int, weights):

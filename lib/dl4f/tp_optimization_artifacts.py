@@ -24,24 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _short_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:400]
-
-
-def _npz(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
-
-
-def _floats(value) -> np.ndarray:
-    """A float64 array of ``value`` (a JAX or NumPy array, a pandas object, a number); raises if not numbers."""
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    out = np.asarray(value, dtype="float64")
-    if out.dtype == object:
-        raise TypeError(f"not an array of numbers but {type(value).__name__}")
-    return out
+from dl4f.artifacts import floats as _floats
+from dl4f.artifacts import read_npz as _npz
+from dl4f.artifacts import short_error as _short_error
 
 
 def _save(path: Path, arrays: dict) -> str:

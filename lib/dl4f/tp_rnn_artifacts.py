@@ -22,22 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dl4f.artifacts import read_npz as _npz
+from dl4f.artifacts import save_keras as _save_keras
+from dl4f.artifacts import short_error as _short_error
+
 MODELS = ("model_mlp", "model_lstm", "model_gru", "model_lstm_2layer", "model_gru_2layer")
 BUILDERS = ("build_mlp", "build_lstm", "build_gru", "build_lstm_2layer", "build_gru_2layer")
 LSTM_CLASS = "CustomLSTM"
-
-
-def _short_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:400]
-
-
-def _save_keras(model, path: Path) -> str:
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"not a Keras model but {type(model).__name__}")
-    model.save(path)
-    return "saved"
 
 
 def _save_linear(model, path: Path) -> str:
@@ -45,11 +36,6 @@ def _save_linear(model, path: Path) -> str:
     intercept = np.asarray(model.intercept_, dtype="float64").reshape(-1)
     np.savez(path, coef=coef, intercept=intercept, cls=np.array(type(model).__name__))
     return "saved"
-
-
-def _npz(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
 
 
 def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:

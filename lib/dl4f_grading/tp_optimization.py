@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dl4f_grading import keras_artifacts as art
+from dl4f_grading.cells import decide
 
 ASSIGNMENT = "tp-optimization"
 EXPORT_MODULE = "dl4f.tp_optimization_artifacts"
@@ -579,21 +580,4 @@ CELLS: dict[str, Callable[[Context], str]] = {
 
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str]) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises."""
-    try:
-        ctx = Context(Path(artifacts), source, regenerate_secrets(seed))
-    except Exception as exc:  # noqa: BLE001  (the grader's data: reported on every cell)
-        return {gid: {"passed": False, "message": f"grader error: {type(exc).__name__}: {str(exc)[:300]}"}
-                for gid in cells}
-    results = {}
-    for gid in cells:
-        check = CELLS.get(gid)
-        if check is None:
-            results[gid] = {"passed": False, "message": f"no check is defined for cell {gid} (grader error)"}
-            continue
-        try:
-            results[gid] = {"passed": True, "message": check(ctx)}
-        except AssertionError as exc:
-            results[gid] = {"passed": False, "message": str(exc) or "check failed"}
-        except Exception as exc:  # noqa: BLE001  (malformed artifacts: reported, never a crash)
-            results[gid] = {"passed": False, "message": f"could not be checked: {type(exc).__name__}: {str(exc)[:300]}"}
-    return results
+    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed)), cells)

@@ -1,0 +1,42 @@
+"""Helpers of the TPs' export modules (``dl4f.<tp>_artifacts``), which run inside the grading sandbox.
+
+What a graded run leaves for the grader: arrays (``.npz``, never pickled), Keras models (``.keras``), JSON, and
+the error text of every step that failed. Nothing here is trusted: the grader reads these files as data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def short_error(exc: BaseException) -> str:
+    """``Type: message`` of an exception, at most 400 characters (for ``export.json``)."""
+    return f"{type(exc).__name__}: {exc}"[:400]
+
+
+def read_npz(path: Path) -> dict:
+    """The arrays of an ``.npz`` file of the grader's inputs (no pickled objects)."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def floats(value) -> np.ndarray:
+    """A float64 array of ``value`` (a JAX or NumPy array, a pandas object, a number); raises if not numbers."""
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    out = np.asarray(value, dtype="float64")
+    if out.dtype == object:
+        raise TypeError(f"not an array of numbers but {type(value).__name__}")
+    return out
+
+
+def save_keras(model, path: Path) -> str:
+    """``model.save(path)`` if ``model`` is a Keras model; else ``TypeError``."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"not a Keras model but {type(model).__name__}")
+    model.save(path)
+    return "saved"
