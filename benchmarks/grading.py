@@ -91,7 +91,7 @@ def main() -> None:
             folder.mkdir(parents=True)
             (folder / f"{TP}.ipynb").write_bytes(raw)
         copies = [f"copy{k}" for k in range(args.copies)]
-        for workers in args.workers:
+        for workers in args.workers if copies else []:
             t0 = time.perf_counter()
             results = grade.grade_class(course, TP, settings=settings, workers=workers, students=copies, force=True,
                                         progress=lambda s: None)
