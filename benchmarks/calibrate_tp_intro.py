@@ -12,7 +12,6 @@ seed) into ``chapters/intro/results/tp_intro_calibration.csv`` with a summary on
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from pathlib import Path
 import dl4f  # noqa: F401  (sets KERAS_BACKEND=jax: must come before keras)
 import keras
 # isort: on
-import numpy as np
-import pandas as pd
+from calibration import write_summary
 from sklearn.linear_model import LinearRegression
 
 from dl4f import evaluation
@@ -71,14 +69,7 @@ def main(argv=None) -> int:
                 rows.append({"model": name, "epochs": epochs, "seed": seed, "r2": evaluation.r2(data.y_test, pred),
                              "seconds": time.perf_counter() - t0})
                 print(rows[-1], flush=True)
-    table = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.round(5).to_csv(args.out, index=False)
-    summary = table.groupby(["model", "epochs"])["r2"].agg(["mean", "std", "min", "max", "count"])
-    summary["threshold"] = [math.floor((m - 3 * (0 if np.isnan(s) else s)) * 100) / 100
-                            for m, s in zip(summary["min"], summary["std"], strict=True)]
-    print(summary.round(4).to_string())
-    print(f"wrote {args.out}")
+    write_summary(rows, args.out)
     return 0
 
 

@@ -7,15 +7,18 @@
 3. **Throughput**: ``--copies`` copies of the submission graded by ``grade_class`` with 1, then 2 workers:
    submissions per hour.
 
-    python benchmarks/grading.py [--epochs 1] [--copies 2] [--workers 1 2]
+    python benchmarks/grading.py [--tp tp-rnn] [--epochs 1] [--copies 2] [--workers 1 2]
 
-The submission is the reference solution (solutions/tp-rnn) with its answers in the student version. With
-``--epochs 1`` the notebook trains one epoch per model (as CI does); without it, the TP's recipe (3 epochs).
+The submission is the reference solution (``solutions/<tp>``) with its answers in the student version (the ``full``
+submission of ``tests/submissions_<tp>.py``). With ``--epochs 1`` the notebook trains one epoch per model (as CI
+does); without it, the TP's recipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import shutil
 import sys
 import tempfile
@@ -27,30 +30,28 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import submissions_tp_rnn as corpus  # noqa: E402
-
 from dl4f import assignments  # noqa: E402
 from dl4f_grading import compose, engine, grade, sandbox  # noqa: E402
 
-TP = "tp-rnn"
 
-
-def make_course(folder: Path) -> tuple[Path, bytes]:
+def make_course(folder: Path, tp: str) -> tuple[Path, bytes]:
     shutil.copy(ROOT / "nbgrader_config.py", folder)
-    shutil.copytree(ROOT / "solutions" / TP, folder / "solutions" / TP)
-    assignments.release(TP, root=folder)
-    student = nbformat.read(folder / "exercises" / TP / f"{TP}.ipynb", as_version=4)
-    source = nbformat.read(folder / "solutions" / TP / f"{TP}.ipynb", as_version=4)
-    return folder, corpus.build(student, source, folder)["full"]
+    shutil.copytree(ROOT / "solutions" / tp, folder / "solutions" / tp)
+    assignments.release(tp, root=folder)
+    student = nbformat.read(folder / "exercises" / tp / f"{tp}.ipynb", as_version=4)
+    source = nbformat.read(folder / "solutions" / tp / f"{tp}.ipynb", as_version=4)
+    corpus = importlib.import_module("submissions_" + tp.replace("-", "_"))
+    extra = (folder,) if len(inspect.signature(corpus.build).parameters) == 3 else ()  # tp-rnn's takes the course
+    return folder, corpus.build(student, source, *extra)["full"]
 
 
-def plain_run(course: Path, raw: bytes, epochs: int | None) -> float:
+def plain_run(course: Path, raw: bytes, epochs: int | None, tp: str) -> float:
     """Execute the composed notebook with nbclient, unsandboxed, without export: the baseline."""
     import os
 
     from nbclient import NotebookClient
 
-    release = nbformat.read(course / "exercises" / TP / f"{TP}.ipynb", as_version=4)
+    release = nbformat.read(course / "exercises" / tp / f"{tp}.ipynb", as_version=4)
     nb = compose.compose(release, compose.read_submission(raw)).notebook
     if epochs is not None:
         os.environ["DL4F_TP_EPOCHS"] = str(epochs)
@@ -65,35 +66,37 @@ def plain_run(course: Path, raw: bytes, epochs: int | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tp", default="tp-rnn", help="the TP (default tp-rnn)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
+    tp = args.tp
     sandbox.require()
     settings = engine.Settings(epochs=args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
-        course, raw = make_course(Path(tmp))
-        plain = plain_run(course, raw, args.epochs)
+        course, raw = make_course(Path(tmp), tp)
+        plain = plain_run(course, raw, args.epochs, tp)
         print(f"plain run (nbclient, no sandbox, no export, no checks): {plain:.0f} s", flush=True)
         for student in ("bench",):
-            folder = course / "submitted" / student / TP
+            folder = course / "submitted" / student / tp
             folder.mkdir(parents=True)
-            (folder / f"{TP}.ipynb").write_bytes(raw)
+            (folder / f"{tp}.ipynb").write_bytes(raw)
         t0 = time.perf_counter()
-        (result,) = grade.grade_class(course, TP, settings=settings, workers=1, students=["bench"], progress=lambda s: None)
+        (result,) = grade.grade_class(course, tp, settings=settings, workers=1, students=["bench"], progress=lambda s: None)
         graded = time.perf_counter() - t0
         print(f"graded (sandbox + export + judge): {graded:.0f} s = run {result['seconds']['run']:.0f} s + judge "
               f"{result['seconds']['judge']:.0f} s; score {result['score']:g}/{result['max_score']:g}; "
               f"peak memory {result['peak_memory_gb']:.1f} GB", flush=True)
         print(f"overhead of the boundary: {(graded - plain) / graded:.1%} of the graded time (goal < 15 %)", flush=True)
         for k in range(args.copies):
-            folder = course / "submitted" / f"copy{k}" / TP
+            folder = course / "submitted" / f"copy{k}" / tp
             folder.mkdir(parents=True)
-            (folder / f"{TP}.ipynb").write_bytes(raw)
+            (folder / f"{tp}.ipynb").write_bytes(raw)
         copies = [f"copy{k}" for k in range(args.copies)]
         for workers in args.workers if copies else []:
             t0 = time.perf_counter()
-            results = grade.grade_class(course, TP, settings=settings, workers=workers, students=copies, force=True,
+            results = grade.grade_class(course, tp, settings=settings, workers=workers, students=copies, force=True,
                                         progress=lambda s: None)
             seconds = time.perf_counter() - t0
             scores = sorted({r["score"] for r in results})

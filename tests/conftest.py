@@ -45,6 +45,15 @@ def market_cache() -> Path:
 
 
 @pytest.fixture(scope="session")
+def stocks(market_cache) -> Path:
+    """The cache, with the 20 stocks of skfolio's dataset in it (``dl4f.data.load_stocks``)."""
+    from dl4f import data
+
+    data.import_stocks()
+    return market_cache
+
+
+@pytest.fixture(scope="session")
 def tp_data(market_cache):
     from dl4f import tp_rnn
 

@@ -15,24 +15,9 @@ import copy
 import json
 
 import nbformat
-
-
-def _cells(nb):
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
-
-
-def _strip(source: str) -> str:
-    return "\n".join(line for line in source.splitlines() if "### BEGIN SOLUTION" not in line
-                     and "### END SOLUTION" not in line)
-
-
-def _after(nb, grade_id: str, code: str):
-    """A copy of ``nb`` with a code cell added after the cell ``grade_id`` (as a student adds a cell)."""
-    nb = copy.deepcopy(nb)
-    k = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    nb.cells.insert(k + 1, nbformat.v4.new_code_cell(code))
-    return nb
-
+from tp_course import after as _after
+from tp_course import cells as _cells
+from tp_course import strip as _strip
 
 DIFFERENT_Q1 = '''
 from keras import layers

@@ -8,16 +8,16 @@ The data are real: the S&P 500 and the VIX of the course's cache; the probes are
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import submissions_tp_intro as corpus
+import tp_course
 
 from dl4f import assignments
-from dl4f_grading import engine, grade, sandbox
+from dl4f_grading import engine, sandbox
 from dl4f_grading import tp_intro as grader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,30 +186,12 @@ def test_forged_links_and_bad_arrays_are_refused(tmp_path, secrets):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, market_cache):
-    if not sandbox.available():
-        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "solutions" / TP, root / "solutions" / TP)
-    assignments.release(TP, root=root)
-    student = nbformat.read(root / "exercises" / TP / f"{TP}.ipynb", as_version=4)
-    source = nbformat.read(root / "solutions" / TP / f"{TP}.ipynb", as_version=4)
-    for name, content in corpus.build(student, source).items():
-        folder = root / "submitted" / name / TP
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{TP}.ipynb").write_bytes(content)
     settings = engine.Settings(epochs=1, limits=sandbox.Limits(seconds=300, memory_gb=6), cell_timeout=120)
-    results = grade.grade_class(root, TP, settings=settings, workers=2, progress=lambda s: None)
-    return {"root": root, "results": {r["student"]: r for r in results}}
+    return tp_course.grade_corpus(tmp_path_factory.mktemp("course"), TP, corpus, settings)
 
 
 def test_every_submission_gets_what_its_honest_work_earns(graded):
-    results = graded["results"]
-    print(grade.table(list(results.values())))
-    table = {s: (r["score"], r["status"]) for s, r in results.items()}
-    assert table == {s: (float(points), status) for s, (points, status) in corpus.EXPECTED.items()}, {
-        s: {g: v["message"] for g, v in r["cells"].items() if not v["passed"]} for s, r in results.items()}
-    assert all(r["max_score"] == 30 for r in results.values())
+    tp_course.assert_scores(graded["results"], corpus.EXPECTED)
 
 
 def test_partial_and_hostile_work_say_what_went_wrong(graded):

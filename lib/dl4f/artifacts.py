@@ -40,3 +40,10 @@ def save_keras(model, path: Path) -> str:
         raise TypeError(f"not a Keras model but {type(model).__name__}")
     model.save(path)
     return "saved"
+
+
+def save_trained(namespace: dict, name: str, out_dir: Path) -> str:
+    """Save the notebook's trained model ``name`` (a global of ``namespace``) as ``out_dir/<name>.keras``."""
+    if name not in namespace:
+        raise NameError(f"{name} is not defined (did its training cell run?)")
+    return save_keras(namespace[name], Path(out_dir) / f"{name}.keras")

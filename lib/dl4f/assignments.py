@@ -22,12 +22,14 @@ ASSIGNMENT = "tp-rnn"
 CORRECTED = {"tp-rnn": Path("chapters/rnn/tp-rnn-corrected.ipynb"),
              "tp-optimization": Path("chapters/training/tp-optimization-corrected.ipynb"),
              "tp-intro": Path("chapters/intro/tp-intro-corrected.ipynb"),
-             "tp-callbacks": Path("chapters/training/tp-callbacks-corrected.ipynb")}
+             "tp-callbacks": Path("chapters/training/tp-callbacks-corrected.ipynb"),
+             "tp-transformer": Path("chapters/building-blocks/tp-transformer-corrected.ipynb")}
 # The title of each corrected page on the site (a front-matter cell of the executed copy).
 CORRECTED_TITLES = {"tp-rnn": "TP Corrected: Recurrent Neural Networks for Time Series Prediction",
                     "tp-optimization": "TP Corrected: Using Deep Learning Frameworks for General Optimization",
                     "tp-intro": "TP Corrected: Building Neural Networks - From Simple to Custom Implementations",
-                    "tp-callbacks": "TP Corrected: Impact of Callbacks on Training"}
+                    "tp-callbacks": "TP Corrected: Impact of Callbacks on Training",
+                    "tp-transformer": "TP Corrected: Building a Transformer-Based Architecture for Time Series Forecasting"}
 
 _MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
             "BEGIN MARK SCHEME", "END MARK SCHEME")

@@ -13,14 +13,13 @@ What the notebook imports (data, recipe, constants); it holds no check and no th
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import pandas as pd
 
 from dl4f import data as data_mod
+from dl4f import training
 from dl4f.windows import chronological_split, make_windows
 
 TICKER = "^GSPC"
@@ -69,17 +68,7 @@ def fit_kwargs(epochs: int | None = None) -> dict:
     The number of epochs is, in order: the ``epochs`` argument, the ``DL4F_TP_EPOCHS`` environment variable (the
     instructor's quick runs), ``RECIPE``. The epoch with the lowest validation loss is kept.
     """
-    if epochs is None:
-        env = os.environ.get("DL4F_TP_EPOCHS", "").strip()
-        if env:
-            if not env.isdigit() or int(env) < 1:
-                raise ValueError(f"DL4F_TP_EPOCHS must be a positive integer, got {env!r}")
-            epochs = int(env)
-    epochs = RECIPE["epochs"] if epochs is None else epochs
-    return {"epochs": epochs, "batch_size": RECIPE["batch_size"], "validation_split": RECIPE["validation_split"],
-            "shuffle": True, "verbose": 0,
-            "callbacks": [keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs,
-                                                        restore_best_weights=True)]}
+    return training.recipe_fit_kwargs(RECIPE, epochs)
 
 
 def learning_rate() -> float:

@@ -28,6 +28,7 @@ import numpy as np
 from dl4f.artifacts import floats as _floats
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import save_keras as _save_keras
+from dl4f.artifacts import save_trained
 from dl4f.artifacts import short_error as _short_error
 
 
@@ -74,10 +75,7 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
 
     def models():
         for name in ("model_mlp", "model_vix"):
-            if name in namespace:
-                attempt(name, lambda n=name: _save_keras(namespace[n], out / f"{n}.keras"))
-            else:
-                report[name] = "error: not defined (did its training cell run?)"
+            attempt(name, lambda n=name: save_trained(namespace, n, out))
         d, h = int(spec["build_window"]), int(spec["build_hidden"])
         for name in ("build_mlp", "build_two_inputs"):
             attempt(name, lambda n=name: _save_keras(get(n)(d, h), out / f"{n}.keras"))

@@ -9,7 +9,6 @@ beside the econometric baselines HAR and GARCH(1,1) (``dl4f.baselines``); ``save
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,15 +101,9 @@ def fit_kwargs(epochs: int | None = None) -> dict:
     ``EarlyStopping(restore_best_weights=True)`` does) and stop on NaN. The number of epochs is, in order:
     the ``epochs`` argument, the ``DL4F_TP_EPOCHS`` environment variable (quick CI runs), ``RECIPE``.
     """
-    if epochs is None:
-        env = os.environ.get("DL4F_TP_EPOCHS", "").strip()
-        if env:
-            if not env.isdigit() or int(env) < 1:
-                raise ValueError(f"DL4F_TP_EPOCHS must be a positive integer, got {env!r}")
-            epochs = int(env)
+    epochs = training.recipe_epochs(RECIPE["epochs"], epochs)
     kwargs = {k: RECIPE[k] for k in ("epochs", "batch_size", "learning_rate", "validation_split")}
-    if epochs is not None:
-        kwargs["epochs"] = epochs
+    kwargs["epochs"] = epochs
     kwargs["callbacks"] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=kwargs["epochs"], restore_best_weights=True),
         keras.callbacks.TerminateOnNaN(),

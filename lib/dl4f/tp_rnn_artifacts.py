@@ -24,6 +24,7 @@ import numpy as np
 
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import save_keras as _save_keras
+from dl4f.artifacts import save_trained
 from dl4f.artifacts import short_error as _short_error
 
 MODELS = ("model_mlp", "model_lstm", "model_gru", "model_lstm_2layer", "model_gru_2layer")
@@ -51,10 +52,7 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
             report[name] = "error: " + _short_error(exc)
 
     for name in MODELS:
-        if name in namespace:
-            attempt(name, lambda n=name: _save_keras(namespace[n], out / f"{n}.keras"))
-        else:
-            report[name] = "error: not defined (did its training cell run?)"
+        attempt(name, lambda n=name: save_trained(namespace, n, out))
     for name in BUILDERS:
         if callable(namespace.get(name)):
             attempt(name, lambda n=name: _save_keras(namespace[n](), out / f"{n}.keras"))

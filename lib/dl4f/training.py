@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import keras
@@ -26,6 +27,31 @@ def tp_callbacks() -> list[keras.callbacks.Callback]:
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.25, patience=5, min_delta=1e-5, min_lr=2.5e-5),
         keras.callbacks.TerminateOnNaN(),
     ]
+
+
+def recipe_epochs(default: int, epochs: int | None = None) -> int:
+    """The number of epochs of a TP's recipe: ``epochs`` if given, else ``DL4F_TP_EPOCHS`` (the instructor's quick
+    runs) if set, else ``default``."""
+    if epochs is None:
+        env = os.environ.get("DL4F_TP_EPOCHS", "").strip()
+        if env:
+            if not env.isdigit() or int(env) < 1:
+                raise ValueError(f"DL4F_TP_EPOCHS must be a positive integer, got {env!r}")
+            epochs = int(env)
+    return default if epochs is None else epochs
+
+
+def recipe_fit_kwargs(recipe: dict, epochs: int | None = None) -> dict:
+    """Keyword arguments of ``model.fit`` for a TP's ``recipe`` (epochs, batch_size, validation_split).
+
+    The number of epochs is ``recipe_epochs(recipe["epochs"], epochs)``. The epoch with the lowest validation loss
+    is kept (``EarlyStopping`` with ``restore_best_weights``, patience = every epoch) and a NaN loss stops training.
+    """
+    epochs = recipe_epochs(recipe["epochs"], epochs)
+    return {"epochs": epochs, "batch_size": recipe["batch_size"], "validation_split": recipe["validation_split"],
+            "shuffle": True, "verbose": 0,
+            "callbacks": [keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True),
+                          keras.callbacks.TerminateOnNaN()]}
 
 
 def is_keras(model) -> bool:

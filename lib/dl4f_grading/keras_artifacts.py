@@ -118,3 +118,65 @@ def load_model(folder: Path, name: str):
         return keras.saving.load_model(regular_file(folder, name), compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001
         raise BadArtifact(f"{name} cannot be loaded with Keras's own layers: {str(exc)[:300]}") from exc
+
+
+class ArtifactCache:
+    """The artifacts of one run, each read (or loaded) once; a bad one raises its ``BadArtifact`` on every use.
+
+    ``cached(key, fn)`` keeps any derived result (a score) the same way: an ``AssertionError`` is remembered and
+    raised again, so every graded cell that needs a broken artifact fails with the same reason.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._values: dict = {}
+
+    def cached(self, key: str, fn):
+        if key not in self._values:
+            try:
+                self._values[key] = fn()
+            except AssertionError as exc:
+                self._values[key] = exc
+        value = self._values[key]
+        if isinstance(value, AssertionError):
+            raise value
+        return value
+
+    def npz(self, name: str) -> dict[str, np.ndarray]:
+        return self.cached(name, lambda: read_npz(self.folder, name))
+
+    def json(self, name: str) -> object:
+        return self.cached(name, lambda: read_json(self.folder, name))
+
+    def model(self, name: str):
+        """``name.keras``, loaded with Keras's own layers only (see ``load_model``)."""
+        return self.cached(name + ".keras", lambda: load_model(self.folder, f"{name}.keras"))
+
+
+def array(arrays: dict, key: str, shape: tuple, what: str) -> np.ndarray:
+    """``arrays[key]`` as a finite float64 array of ``shape``; else ``AssertionError`` saying why, with the export's
+    error when the key is missing (``error_<key>``, else one of the same index, else any)."""
+    if key not in arrays:
+        errors = [k for k in arrays if k.startswith("error") or k.endswith("error")]
+        suffix = key.rsplit("_", 1)[-1]
+        ranked = ([k for k in errors if k == f"error_{key}"] + [k for k in errors if k.rsplit("_", 1)[-1] == suffix]
+                  + errors)
+        error = str(arrays[ranked[0]])[:300] if ranked else ""
+        raise AssertionError(f"{what}: no result" + (f" (error: {error})" if error else
+                                                     " (did its cell run? see export.json)"))
+    value = arrays[key]
+    assert value.dtype.kind in "fiub", f"{what}: not numbers ({value.dtype})"
+    value = np.asarray(value, dtype="float64")
+    assert value.size == int(np.prod(shape)), f"{what}: expected shape {shape}, got {value.shape}"
+    value = value.reshape(shape)
+    assert np.isfinite(value).all(), f"{what}: holds NaN or infinite values"
+    return value
+
+
+def close(got, ref, what: str, tol: float) -> float:
+    """The largest absolute error of ``got`` against ``ref``; ``AssertionError`` if over ``tol * max(1, max|ref|)``."""
+    ref = np.asarray(ref, dtype="float64")
+    err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+    scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
+    assert err <= tol * scale, f"{what}: off by {err:.2e} (tolerance {tol:g} x {scale:.3g})"
+    return err

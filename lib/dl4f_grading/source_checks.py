@@ -1,14 +1,25 @@
-"""Question 4, trusted side: read the student's code as text (``ast``), never execute it.
+"""Static checks of a student's "own code" (Question 4 of the RNN TP, the attention of the transformer TP): read
+the code as text (``ast``), never execute it.
 
-- ``lstm_source_problems(source)``: ``CustomLSTM`` is defined, derives from a Keras ``Layer``, and neither it
-  nor anything it reaches (module-level functions, classes, variables it uses, transitively) uses a ready-made
-  recurrent layer or cell of Keras, dl4f or another framework (``LSTM``, ``LSTMCell``, ``GRU``, ``GRUCell``,
-  ``SimpleRNN``, ``SimpleRNNCell``, ``ConvLSTM*``, ``GateLSTM``, ``GateLSTMCell``, the modules ``dl4f.layers``,
-  ``dl4f.models``, ``keras.src.layers.rnn``). Anywhere in the source, evasive code is a problem too: such a
-  layer imported or assigned under another name, subclassed, or reached dynamically (``getattr`` on a module
-  with a computed or forbidden name, ``vars(module)``, ``module.__dict__``, ``__import__``, ``importlib``,
-  ``eval``, ``exec``). Honest code that uses ``keras.layers.LSTM`` for Questions 1-3, or mentions "LSTM" in
-  a name (``CustomLSTM``), a comment or a docstring, has no problem.
+- ``Rules``: what an exercise forbids (ready-made layers or functions by name, whole modules) and the phrase said
+  to the student (``task``). ``LSTM_RULES``: recurrent layers and cells (``LSTM``, ``LSTMCell``, ``GRU``,
+  ``GRUCell``, ``SimpleRNN``, ``SimpleRNNCell``, ``ConvLSTM*``, ``GateLSTM``, ``GateLSTMCell``, the modules
+  ``dl4f.layers``, ``dl4f.models``, ``keras.src.layers.rnn``). ``ATTENTION_RULES``: attention layers and functions
+  (``MultiHeadAttention``, ``Attention``, ``dot_product_attention``..., the modules ``dl4f.attention``,
+  ``keras.src.layers.attention``, ``torch``, ``flax``); ``keras.layers.Dense``/``EinsumDense``, the other
+  ``keras.ops``, ``numpy`` and ``jax.numpy`` stay allowed.
+- ``own_code_problems(source, entries, rules, layer_classes=...)``: each entry (a function or class) is defined at
+  the top level of the notebook, each of ``layer_classes`` derives from a Keras ``Layer``, and neither an entry nor
+  anything it reaches (module-level functions, classes, variables it uses, transitively) uses what ``rules``
+  forbid. A name the notebook defines means the notebook's definition (a student's own
+  ``scaled_dot_product_attention`` is fine; the one imported from ``dl4f.attention`` is not). Anywhere in the
+  source, evasive code is a problem too: a forbidden thing imported or assigned under another name, subclassed,
+  or reached dynamically (``getattr`` on a module with a computed or forbidden name, ``vars(module)``,
+  ``module.__dict__``, ``__import__``, ``importlib``, ``eval``, ``exec``, assignment into a module). Honest code
+  that uses ``keras.layers.LSTM`` or ``keras.layers.MultiHeadAttention`` outside the entries (other questions), or
+  mentions a forbidden name inside another name (``CustomLSTM``, ``MyMultiHeadAttention``), a comment or a
+  docstring, has no problem.
+- ``lstm_source_problems(source, class_name)``: ``own_code_problems`` of the class with ``LSTM_RULES``.
 - ``call_uses_scan(source)``: ``call`` (or what it calls: methods of the class, module-level functions)
   iterates with ``keras.ops.scan`` / ``jax.lax.scan`` (or the compiled ``fori_loop``/``while_loop``, or
   ``keras.layers.RNN``) and has no Python loop over the time steps.
@@ -19,10 +30,8 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
-FORBIDDEN_NAMES = frozenset({"LSTM", "LSTMCell", "GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "GateLSTM",
-                             "GateLSTMCell", "CuDNNLSTM", "CuDNNGRU", "PeepholeLSTMCell", "StackedRNNCells"})
-FORBIDDEN_MODULES = ("dl4f.layers", "dl4f.models", "keras.src.layers.rnn", "keras.layers.rnn")
 LAYER_BASES = frozenset({"keras.layers.Layer", "keras.Layer", "keras.src.layers.Layer", "keras.src.layers.layer.Layer",
                          "keras.src.Layer"})
 SCAN_FUNCTIONS = frozenset({"keras.ops.scan", "keras.src.ops.scan", "keras.src.ops.core.scan", "jax.lax.scan",
@@ -31,25 +40,78 @@ SCAN_FUNCTIONS = frozenset({"keras.ops.scan", "keras.src.ops.scan", "keras.src.o
                             "keras.layers.RNN", "keras.src.layers.RNN"})
 DYNAMIC_CALLS = frozenset({"eval", "exec", "compile", "__import__"})
 SCOPE_ESCAPES = frozenset({"globals", "locals", "vars"})
+STAR_IMPORT_ROOTS = ("keras", "dl4f", "tensorflow", "torch")  # ``from <root>... import *`` is a problem
+_SENSITIVE_ROOTS = ("dl4f", "tensorflow", "tf_keras", "torch", "flax")
 _SAFE_DUNDERS = frozenset({"__version__", "__name__", "__doc__", "__file__"})
 
 
-def _forbidden_name(name: str) -> bool:
-    return name in FORBIDDEN_NAMES or name.startswith("ConvLSTM")
+@dataclass(frozen=True)
+class Rules:
+    """What an exercise forbids in the student's own code.
+
+    ``names``: ready-made layers or functions, refused wherever they appear as a part of a dotted name
+    (``keras.layers.LSTM``, ``jax.nn.dot_product_attention``) or as a bare name the notebook does not define;
+    ``name_prefixes``: the same for names starting so (``ConvLSTM1D``); ``modules``: dotted modules refused with
+    everything in them (``dl4f.layers``); ``task``: what the student must do, said in the messages ("write the
+    LSTM's equations yourself"); ``sensitive_modules``: modules, besides Keras's layers, ``keras.src``, dl4f and
+    the other frameworks, whose attributes must be read by their names (no ``getattr`` with a computed name).
+    """
+
+    names: frozenset[str]
+    modules: tuple[str, ...]
+    task: str
+    name_prefixes: tuple[str, ...] = ()
+    sensitive_modules: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.task or not isinstance(self.task, str):
+            raise ValueError("Rules.task must be a non-empty phrase, e.g. \"write the LSTM's equations yourself\"")
+        if isinstance(self.modules, str) or isinstance(self.name_prefixes, str) or isinstance(self.names, str):
+            raise ValueError("Rules.names, modules and name_prefixes are collections of strings, not one string")
+        object.__setattr__(self, "names", frozenset(self.names))
+        object.__setattr__(self, "modules", tuple(self.modules))
+        object.__setattr__(self, "name_prefixes", tuple(self.name_prefixes))
+        object.__setattr__(self, "sensitive_modules", tuple(self.sensitive_modules))
+
+    @property
+    def duty(self) -> str:
+        """``task`` said of the code rather than to the student: "write the LSTM's equations itself"."""
+        return self.task.removesuffix(" yourself") + " itself" if self.task.endswith(" yourself") else self.task
+
+    def forbidden_name(self, name: str) -> bool:
+        """``name`` (one identifier) is a forbidden layer or function."""
+        return name in self.names or (bool(self.name_prefixes) and name.startswith(self.name_prefixes))
+
+    def forbidden_qualified(self, qualified: str) -> bool:
+        """A dotted name from an import: a forbidden name anywhere in it, or a forbidden module."""
+        parts = qualified.split(".")
+        return any(self.forbidden_name(p) for p in parts) or any(
+            qualified == m or qualified.startswith(m + ".") for m in self.modules)
+
+    def sensitive(self, qualified: str) -> bool:
+        """Modules whose attributes must be read by name: keras, keras.layers, keras.src..., dl4f..., other
+        frameworks, and ``sensitive_modules``."""
+        root = qualified.split(".")[0]
+        return (root in _SENSITIVE_ROOTS or qualified in ("keras", "keras.layers")
+                or qualified.startswith(("keras.layers.", "keras.src"))
+                or any(qualified == m or qualified.startswith(m + ".") for m in self.sensitive_modules))
 
 
-def _sensitive(qualified: str) -> bool:
-    """Modules whose attributes must be read by name: keras, keras.layers, keras.src..., dl4f..., other frameworks."""
-    root = qualified.split(".")[0]
-    return (root in ("dl4f", "tensorflow", "tf_keras", "torch", "flax") or qualified in ("keras", "keras.layers")
-            or qualified.startswith(("keras.layers.", "keras.src")))
-
-
-def _forbidden_qualified(qualified: str) -> bool:
-    """A dotted name from an import: a forbidden layer anywhere in it, or a forbidden module."""
-    parts = qualified.split(".")
-    return any(_forbidden_name(p) for p in parts) or any(
-        qualified == m or qualified.startswith(m + ".") for m in FORBIDDEN_MODULES)
+LSTM_RULES = Rules(
+    names=frozenset({"LSTM", "LSTMCell", "GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "GateLSTM", "GateLSTMCell",
+                     "CuDNNLSTM", "CuDNNGRU", "PeepholeLSTMCell", "StackedRNNCells"}),
+    name_prefixes=("ConvLSTM",),
+    modules=("dl4f.layers", "dl4f.models", "keras.src.layers.rnn", "keras.layers.rnn"),
+    task="write the LSTM's equations yourself",
+)
+ATTENTION_RULES = Rules(
+    names=frozenset({"MultiHeadAttention", "Attention", "AdditiveAttention", "GroupedQueryAttention",
+                     "GroupQueryAttention", "MultiheadAttention", "dot_product_attention"}),
+    modules=("dl4f.attention", "keras.src.layers.attention", "keras.layers.attention", "torch", "flax", "keras_hub",
+             "keras_nlp", "transformers"),
+    task="write the attention's equations with keras.ops yourself",
+    sensitive_modules=("keras.ops", "jax"),
+)
 
 
 def _clean_line(line: str) -> str:
@@ -115,8 +177,9 @@ def _target_names(target):
 class _Module:
     """Imports (name -> dotted path), module-level definitions (name -> nodes), and name resolution."""
 
-    def __init__(self, tree: ast.Module):
+    def __init__(self, tree: ast.Module, rules: Rules):
         self.tree = tree
+        self.rules = rules
         self.imports: dict[str, str] = {}
         self.star_imports: list[str] = []
         self.renamed: list[str] = []  # problems: forbidden things bound to another name
@@ -171,8 +234,8 @@ class _Module:
                         self._note_rename(qualified, name)
 
     def _note_rename(self, qualified: str, name: str) -> None:
-        if _forbidden_qualified(qualified) and name != qualified.split(".")[-1]:
-            message = f"{qualified} is bound to another name, {name}: write the LSTM's equations yourself"
+        if self.rules.forbidden_qualified(qualified) and name != qualified.split(".")[-1]:
+            message = f"{qualified} is bound to another name, {name}: {self.rules.task}"
             if message not in self.renamed:
                 self.renamed.append(message)
 
@@ -190,41 +253,46 @@ class _Module:
         return [n for n in _module_statements(self.tree.body) if isinstance(n, ast.ClassDef) and n.name == name]
 
 
-def _dynamic_problems(mod: _Module, node, strict: bool) -> list[str]:
+def _dynamic_problems(mod: _Module, node, strict: bool, owner: str) -> list[str]:
     """Dynamic access in ``node``: always getattr/vars/__dict__ on modules, eval/exec/__import__/importlib;
-    with ``strict`` (code the class reaches) also globals()/locals()/vars() and sys.modules."""
+    with ``strict`` (code an entry reaches) also globals()/locals()/vars() and sys.modules. ``owner``: what is
+    graded (``CustomLSTM``), named in the messages."""
+    rules = mod.rules
     problems = []
     for sub in ast.walk(node):
         if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
             fname = sub.func.id
             if fname in DYNAMIC_CALLS and fname not in mod.defs:
-                problems.append(f"{fname}(...) runs code built at run time: not allowed in the grading of CustomLSTM")
+                problems.append(f"{fname}(...) runs code built at run time: not allowed in the grading of {owner}")
             elif fname in ("getattr", "hasattr", "setattr") and sub.args:
                 target = mod.qualify(sub.args[0])
                 name = sub.args[1] if len(sub.args) > 1 else None
                 literal = isinstance(name, ast.Constant) and isinstance(name.value, str)
-                if target and _sensitive(target) and (fname == "setattr" or not literal or _forbidden_name(name.value)):
+                if target and rules.sensitive(target) and (
+                        fname == "setattr" or not literal or rules.forbidden_name(name.value)):
                     what = repr(name.value) if literal else "a computed name"
                     problems.append(f"{fname}({target}, {what}): use the module's attributes by their names, "
                                     "do not change them")
-            elif fname == "vars" and sub.args and mod.qualify(sub.args[0]) and _sensitive(mod.qualify(sub.args[0])):
+            elif fname == "vars" and sub.args and mod.qualify(sub.args[0]) and rules.sensitive(mod.qualify(sub.args[0])):
                 problems.append(f"vars({mod.qualify(sub.args[0])}): access the module's attributes by their names")
             elif strict and fname in SCOPE_ESCAPES and not sub.args and fname not in mod.defs:
-                problems.append(f"CustomLSTM's code calls {fname}(): refer to names directly")
+                problems.append(f"{owner}'s code calls {fname}(): refer to names directly")
         elif isinstance(sub, ast.Attribute):
             qualified = mod.qualify(sub)
             if qualified:
                 root = qualified.split(".")[0]
                 if root == "importlib":
                     problems.append("importlib: import modules with import statements")
-                elif _sensitive(qualified) and any(p.startswith("__") and p not in _SAFE_DUNDERS
-                                                   for p in qualified.split(".")[1:]):
+                elif rules.sensitive(qualified) and any(p.startswith("__") and p not in _SAFE_DUNDERS
+                                                        for p in qualified.split(".")[1:]):
                     problems.append(f"{qualified}: access the module's attributes by their names")
                 elif strict and qualified.startswith("sys.modules"):
                     problems.append("sys.modules: import modules with import statements")
-                elif isinstance(sub.ctx, (ast.Store, ast.Del)) and _sensitive(qualified):
+                elif isinstance(sub.ctx, (ast.Store, ast.Del)) and rules.sensitive(qualified):
                     problems.append(f"assigns to {qualified}: a module of the course or of Keras must not be changed")
-    if any(path.split(".")[0] == "importlib" for path in mod.imports.values()):
+        elif isinstance(sub, ast.Name) and mod.imports.get(sub.id, "").split(".")[0] == "importlib":
+            problems.append("importlib: import modules with import statements")  # import_module(...) imported
+    if not strict and any(path.split(".")[0] == "importlib" for path in mod.imports.values()):
         problems.append("importlib: import modules with import statements")
     return problems
 
@@ -295,29 +363,34 @@ def _free_loads(node, bound=frozenset()):
             yield from _free_loads(child, bound)
 
 
-def _reachable_problems(mod: _Module, start: list) -> list[str]:
-    """Forbidden layers used by the ``start`` nodes or by any module-level definition they reach (transitively)."""
+def _reachable_problems(mod: _Module, start: list, owner: str) -> list[str]:
+    """Forbidden things used by the ``start`` nodes or by any module-level definition they reach (transitively);
+    a name the module defines or imports resolves to that definition or import, a bare forbidden name to itself."""
+    rules = mod.rules
     problems, seen, todo = [], set(), list(start)
     while todo:
         node = todo.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
-        problems += _dynamic_problems(mod, node, strict=True)
+        problems += _dynamic_problems(mod, node, strict=True, owner=owner)
+        inner = set()  # attributes inside a longer chain (``torch.nn`` in ``torch.nn.functional``): the chain is told
         for sub in ast.walk(node):
             if isinstance(sub, ast.Attribute):
-                qualified = mod.qualify(sub)
-                if qualified and _forbidden_qualified(qualified):
+                if isinstance(sub.value, ast.Attribute):
+                    inner.add(id(sub.value))
+                qualified = None if id(sub) in inner else mod.qualify(sub)
+                if qualified and rules.forbidden_qualified(qualified):
                     problems.append(f"uses {qualified}")
         for sub in _free_loads(ast.Module(body=[node], type_ignores=[])):
             if sub.id in mod.imports:
                 qualified = mod.imports[sub.id]
-                if _forbidden_qualified(qualified):
+                if rules.forbidden_qualified(qualified):
                     renamed = sub.id != qualified.split(".")[-1]
                     problems.append(f"uses {qualified}" + (f" (as {sub.id})" if renamed else ""))
             elif sub.id in mod.defs:
                 todo.extend(mod.defs[sub.id])
-            elif _forbidden_name(sub.id):
+            elif rules.forbidden_name(sub.id):
                 problems.append(f"uses {sub.id}")
     return problems
 
@@ -345,39 +418,72 @@ def _unique(items):
     return list(dict.fromkeys(items))
 
 
-def lstm_source_problems(source: str, class_name: str = "CustomLSTM") -> list[str]:
-    """What is wrong with ``class_name`` in ``source`` (see the module docstring); [] when nothing is."""
+def _entry_definitions(mod: _Module, name: str, class_only: bool) -> list[ast.AST]:
+    """The module-level ``def``/``class`` statements named ``name`` (only ``class`` with ``class_only``)."""
+    kinds = ast.ClassDef if class_only else (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return [n for n in _module_statements(mod.tree.body) if isinstance(n, kinds) and n.name == name]
+
+
+def _source_wide_problems(mod: _Module, owner: str) -> list[str]:
+    """Evasions anywhere in the module: forbidden things renamed or subclassed, star imports, dynamic access."""
+    rules = mod.rules
+    problems = list(mod.renamed)
+    for node in ast.walk(mod.tree):
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                qualified = mod.qualify(base)
+                if (qualified and rules.forbidden_qualified(qualified)) or (
+                        isinstance(base, ast.Name) and base.id not in mod.defs and rules.forbidden_name(base.id)):
+                    problems.append(f"class {node.name} derives from {qualified or base.id}: {rules.task}")
+    roots = tuple(dict.fromkeys([*STAR_IMPORT_ROOTS, *(m.split(".")[0] for m in rules.modules)]))
+    for module in mod.star_imports:
+        if module.split(".")[0] in roots:
+            problems.append(f"from {module} import *: import the names you use")
+    problems += _dynamic_problems(mod, mod.tree, strict=False, owner=owner)
+    return problems
+
+
+def own_code_problems(source: str, entries: list[str], rules: Rules, *,
+                      layer_classes: tuple[str, ...] = ()) -> list[str]:
+    """What is wrong with the student's own code in ``source``; [] when nothing is.
+
+    ``entries``: the functions and classes the student writes (``["scaled_dot_product_attention",
+    "MyMultiHeadAttention"]``), each to be defined at the top level of the notebook; ``layer_classes``: those of
+    them that are classes deriving from ``keras.layers.Layer``; ``rules``: what neither an entry nor anything it
+    reaches may use (``LSTM_RULES``, ``ATTENTION_RULES``). The whole source is also searched for evasions (see the
+    module docstring). Each message names the entry or the evasion, and what the student must do (``rules.task``).
+    """
+    if isinstance(entries, str) or not entries or not all(isinstance(e, str) and e.isidentifier() for e in entries):
+        raise ValueError(f"entries must be a non-empty list of names (e.g. ['MyMultiHeadAttention']), got {entries!r}")
+    if isinstance(layer_classes, str) or any(c not in entries for c in layer_classes):
+        raise ValueError(f"layer_classes must be a tuple of names among the entries {entries!r}, got {layer_classes!r}")
+    if not isinstance(rules, Rules):
+        raise ValueError(f"rules must be a source_checks.Rules (e.g. LSTM_RULES), got {type(rules).__name__}")
     try:
         tree = _parse(source)
     except (SyntaxError, ValueError) as exc:
         return [f"the code does not parse ({type(exc).__name__}: {exc})"]
-    mod = _Module(tree)
+    mod = _Module(tree, rules)
     problems = []
-    classes = mod.classes(class_name)
-    if not classes:
-        problems.append(f"class {class_name} is not defined at the top level of the notebook")
-    else:
-        cls = classes[-1]  # the definition that runs last
-        if not _derives_from_layer(mod, cls):
-            problems.append(f"{class_name} must derive from keras.layers.Layer (class {class_name}(keras.layers.Layer))")
-        used = _reachable_problems(mod, [cls, *mod.defs.get(class_name, [])])  # the class and what changes it
+    for entry in _unique(entries):
+        is_layer = entry in layer_classes
+        definitions = _entry_definitions(mod, entry, class_only=is_layer)
+        if not definitions:
+            problems.append(f"{'class ' if is_layer else ''}{entry} is not defined at the top level of the notebook")
+            continue
+        last = definitions[-1]  # the definition that runs last
+        if is_layer and not _derives_from_layer(mod, last):
+            problems.append(f"{entry} must derive from keras.layers.Layer (class {entry}(keras.layers.Layer))")
+        used = _reachable_problems(mod, [last, *mod.defs.get(entry, [])], owner=entry)  # it and what changes it
         if used:
-            problems.append(f"{class_name} must write the LSTM's equations itself, but it (or code it uses) "
-                            + "; ".join(_unique(used)))
-    problems += mod.renamed
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            for base in node.bases:
-                qualified = mod.qualify(base)
-                if (qualified and _forbidden_qualified(qualified)) or (
-                        isinstance(base, ast.Name) and base.id not in mod.defs and _forbidden_name(base.id)):
-                    problems.append(f"class {node.name} derives from {qualified or base.id}: "
-                                    "write the LSTM's equations yourself")
-    for module in mod.star_imports:
-        if module.split(".")[0] in ("keras", "dl4f", "tensorflow", "torch"):
-            problems.append(f"from {module} import *: import the names you use")
-    problems += _dynamic_problems(mod, tree, strict=False)
+            problems.append(f"{entry} must {rules.duty}, but it (or code it uses) " + "; ".join(_unique(used)))
+    problems += _source_wide_problems(mod, owner=", ".join(_unique(entries)))
     return _unique(problems)
+
+
+def lstm_source_problems(source: str, class_name: str = "CustomLSTM") -> list[str]:
+    """What is wrong with ``class_name`` in ``source`` (see the module docstring); [] when nothing is."""
+    return own_code_problems(source, [class_name], LSTM_RULES, layer_classes=(class_name,))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -427,7 +533,7 @@ def call_uses_scan(source: str, class_name: str = "CustomLSTM") -> bool:
         tree = _parse(source)
     except (SyntaxError, ValueError):
         return False
-    mod = _Module(tree)
+    mod = _Module(tree, LSTM_RULES)
     classes = mod.classes(class_name)
     if not classes:
         return False

@@ -196,25 +196,7 @@ def sgd_reference(task: dict) -> tuple[list[np.ndarray], np.ndarray]:
 # Reading and comparing
 
 
-def _array(arrays: dict, key: str, shape: tuple, what: str) -> np.ndarray:
-    if key not in arrays:
-        error = next((str(v)[:300] for k, v in arrays.items() if k.startswith("error") or k.endswith("error")), "")
-        raise AssertionError(f"{what}: no result" + (f" (error: {error})" if error else " (did it run?)"))
-    value = arrays[key]
-    assert value.dtype.kind in "fiub", f"{what}: not numbers ({value.dtype})"
-    value = np.asarray(value, dtype="float64")
-    assert value.size == int(np.prod(shape)), f"{what}: expected shape {shape}, got {value.shape}"
-    value = value.reshape(shape)
-    assert np.isfinite(value).all(), f"{what}: holds NaN or infinite values"
-    return value
-
-
-def _close(got, ref, what: str, tol: float) -> float:
-    ref = np.asarray(ref, dtype="float64")
-    err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
-    scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
-    assert err <= tol * scale, f"{what}: off by {err:.2e} (tolerance {tol:g} x {scale:.3g})"
-    return err
+_array, _close = art.array, art.close
 
 
 @dataclass
@@ -225,24 +207,13 @@ class Context:
     quick: bool
 
     def __post_init__(self):
-        self._cache = {}
-
-    def _cached(self, key, fn):
-        if key not in self._cache:
-            try:
-                self._cache[key] = fn()
-            except AssertionError as exc:
-                self._cache[key] = exc
-        value = self._cache[key]
-        if isinstance(value, AssertionError):
-            raise value
-        return value
+        self.files = art.ArtifactCache(self.artifacts)
 
     def npz(self, name: str) -> dict:
-        return self._cached(name, lambda: art.read_npz(self.artifacts, name))
+        return self.files.npz(name)
 
     def model(self, name: str):
-        return self._cached(name + ".keras", lambda: art.load_model(self.artifacts, f"{name}.keras"))
+        return self.files.model(name)
 
     @functools.cached_property
     def data(self):
@@ -349,7 +320,8 @@ def linear_r2(ctx: Context) -> float:
 
 
 def mlp_r2(ctx: Context) -> float:
-    return ctx._cached("r2_mlp", lambda: evaluation.r2(ctx.data.y_test, _predict(ctx.model("model_mlp"), ctx.data.X_test)))
+    return ctx.files.cached("r2_mlp", lambda: evaluation.r2(ctx.data.y_test,
+                                                            _predict(ctx.model("model_mlp"), ctx.data.X_test)))
 
 
 def vix_r2(ctx: Context) -> float:
@@ -357,7 +329,7 @@ def vix_r2(ctx: Context) -> float:
         model = ctx.model("model_vix")
         assert len(model.inputs) == 2, "model_vix must have two inputs: the returns window, then the VIX"
         return evaluation.r2(ctx.data.y_test, _predict(model, [ctx.data.X_test, ctx.vix_test]))
-    return ctx._cached("r2_vix", score)
+    return ctx.files.cached("r2_vix", score)
 
 
 def _r2_check(ctx: Context, name: str, score: float) -> str:
