@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 
 import nbformat
+import tp_course
 from tp_course import after as _after
 from tp_course import cells as _cells
-from tp_course import strip as _strip
+from tp_course import solution_answers
 
 DIFFERENT_Q1 = '''
 def estimate(returns):
@@ -189,16 +190,11 @@ EXIT = "import os\nos._exit(0)\n"
 
 
 def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode) -> dict[str, bytes]:
-    answers = {gid: _strip(c.source) for gid, c in _cells(source).items()
-               if c.metadata["nbgrader"].get("solution") and c.cell_type == "code"}
+    answers = solution_answers(source)
     blank = copy.deepcopy(student_version)
 
     def with_answers(changes: dict):
-        nb = copy.deepcopy(student_version)
-        for gid, cell in _cells(nb).items():
-            if gid in changes:
-                cell.source = changes[gid]
-        return nb
+        return tp_course.with_answers(student_version, changes)
 
     full = with_answers(answers)
     different = with_answers({**answers, "q1_answer": DIFFERENT_Q1, "q2_answer": DIFFERENT_Q2,

@@ -15,6 +15,7 @@ import copy
 import json
 
 import nbformat
+import tp_course
 from tp_course import after as _after
 from tp_course import cells as _cells
 from tp_course import strip as _strip
@@ -235,11 +236,7 @@ def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode,
     blank = copy.deepcopy(student_version)
 
     def with_answers(changes: dict):
-        nb = copy.deepcopy(student_version)
-        for gid, cell in _cells(nb).items():
-            if gid in changes:
-                cell.source = changes[gid]
-        return nb
+        return tp_course.with_answers(student_version, changes)
 
     full = with_answers(answers)
     different = with_answers({**answers, "q1_answer": DIFFERENT_Q1, "q2_answer": DIFFERENT_Q2,

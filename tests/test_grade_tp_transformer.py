@@ -245,6 +245,40 @@ def test_a_block_that_is_not_causal_or_has_no_residual_fails(tmp_path, secrets, 
     assert verdicts["q3_causal"]["passed"] == variant.get("causal", True)
 
 
+def test_a_block_with_its_activation_as_a_layer_passes(tmp_path):
+    import keras
+
+    x = keras.Input((6, 8))
+    attended = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x, use_causal_mask=True)
+    y = keras.layers.LayerNormalization()(keras.layers.Add()([x, attended]))
+    hidden = keras.layers.Activation("gelu")(keras.layers.Dense(16)(y))
+    out = keras.layers.LayerNormalization()(keras.layers.Add()([y, keras.layers.Dense(8)(hidden)]))
+    keras.Model(x, out).save(tmp_path / "block.keras")
+    model = grader.art.load_model(tmp_path, "block.keras")
+    assert grader.check_block(model, 6, 8, "block") == "post-LN"
+    grader.check_block_causal(model, 6, 8, "block")
+
+
+def test_the_test_inputs_follow_each_models_input_structure(tmp_path):
+    import keras
+
+    def head(window, asset):
+        stock = keras.layers.Flatten()(keras.layers.Embedding(20, 3)(asset))
+        return keras.layers.Dense(1)(keras.layers.Concatenate()([keras.layers.Flatten()(window), stock]))
+
+    window, scalar, column = keras.Input((22, 2)), keras.Input((), dtype="int32"), keras.Input((1,), dtype="int32")
+    models = {"dict": keras.Model({"w": window, "a": scalar}, head(window, scalar)),
+              "list": keras.Model([column, window], head(window, column)),
+              "window only": keras.Sequential([keras.Input((22, 2)), keras.layers.Flatten(), keras.layers.Dense(1)])}
+    X = np.random.default_rng(0).normal(size=(7, 22, 2)).astype("float32")
+    asset = np.arange(7, dtype="int32")
+    for name, model in models.items():
+        model.save(tmp_path / "m.keras")
+        reloaded = grader.art.load_model(tmp_path, "m.keras")
+        expected = model.predict(grader.model_inputs(model, X, asset), verbose=0)
+        assert np.allclose(grader._predict(reloaded, X, asset), expected.reshape(-1), atol=1e-6), name
+
+
 def test_an_embedding_without_positions_fails(tmp_path, secrets):
     def embed(window, asset, d, n):
         return _embed(window, asset, d, n, with_pe=False)

@@ -68,3 +68,18 @@ def assert_scores(results: dict, expected: dict, max_score: float = 30) -> None:
     assert table == {s: (float(points), status) for s, (points, status) in expected.items()}, {
         s: {g: v["message"] for g, v in r["cells"].items() if not v["passed"]} for s, r in results.items()}
     assert all(r["max_score"] == max_score for r in results.values())
+
+
+def solution_answers(source) -> dict[str, str]:
+    """The code of the source notebook's solution cells, by grade id, markers removed."""
+    return {gid: strip(c.source) for gid, c in cells(source).items()
+            if c.metadata["nbgrader"].get("solution") and c.cell_type == "code"}
+
+
+def with_answers(student_version, changes: dict):
+    """A copy of the student version with the cells of ``changes`` ({grade_id: code}) written."""
+    nb = copy.deepcopy(student_version)
+    for gid, cell in cells(nb).items():
+        if gid in changes:
+            cell.source = changes[gid]
+    return nb

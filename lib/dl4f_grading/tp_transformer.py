@@ -53,7 +53,7 @@ QUICK_R2_THRESHOLDS = {"HAR": 0.25, "LSTM": 0.18, "Transformer": 0.19}
 
 PUBLIC_SEED = 20240404  # the visible tests' probes: the same for every student
 HAR_DAYS = (1, 5, 22)  # daily, weekly, monthly averages of the window's last days
-_PASSIVE = ("InputLayer", "Dropout")
+ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -429,12 +429,16 @@ def block_references(model, x, causal: bool = True) -> dict[str, np.ndarray]:
         "an encoder block has one MultiHeadAttention, two LayerNormalization and two Dense layers (the "
         f"feed-forward network); found {len(attention)}, {len(norms)} and {len(dense)}")
     mha, (n1, n2), (d1, d2) = attention[0], norms, dense
+    activations = [layer for layer in model.layers if type(layer).__name__ in ACTIVATION_LAYERS]
 
     def attend(z):
         return mha(z, z, use_causal_mask=causal)
 
-    def ffn(z):
-        return d2(d1(z))
+    def ffn(z):  # an activation written as a layer of its own goes between the two Dense layers
+        hidden = d1(z)
+        for layer in activations:
+            hidden = layer(hidden)
+        return d2(hidden)
 
     post = n1(x + attend(x))
     post = n2(post + ffn(post))
@@ -508,16 +512,23 @@ def _q3_causal(ctx):
 # Question 4: the models, scored here
 
 
-def model_inputs(model, X, asset) -> dict | np.ndarray:
-    """The test inputs keyed by ``model``'s input names: the window (rank 3), and the asset id if it has one."""
+def model_inputs(model, X, asset) -> dict | list | np.ndarray:
+    """The test inputs in ``model``'s input structure: the window (rank 3), and the asset id if it has one."""
     if len(model.inputs) == 1:
         return X
     ranks = [len(tuple(t.shape)) for t in model.inputs]
     assert len(model.inputs) == 2 and ranks.count(3) == 1, (
         f"inputs of shapes {[tuple(t.shape) for t in model.inputs]}: expected the window (batch, 22, 2) and the "
         "asset id (batch,)")
-    return {t.name: X if rank == 3 else asset.reshape((len(asset), *[1] * (rank - 1)))
-            for t, rank in zip(model.inputs, ranks, strict=True)}
+
+    def value(tensor):
+        rank = len(tuple(tensor.shape))
+        return X if rank == 3 else asset.reshape((len(asset), *[1] * (rank - 1)))
+
+    structure = getattr(model, "_inputs_struct", None)  # a model built from a dict of inputs takes the same dict
+    if isinstance(structure, dict):
+        return {key: value(tensor) for key, tensor in structure.items()}
+    return [value(tensor) for tensor in model.inputs]
 
 
 def _predict(model, X, asset) -> np.ndarray:
