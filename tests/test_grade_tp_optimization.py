@@ -8,16 +8,13 @@ dataset, cached by ``dl4f.data.import_stocks``), drawn from a seed as at grading
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 import submissions_tp_optimization as corpus
 import tp_course
 
-from dl4f import assignments
 from dl4f_grading import engine, sandbox
 from dl4f_grading import tp_optimization as grader
 
@@ -158,14 +155,7 @@ def test_dead_forged_and_unreadable_submissions_say_what_happened(graded):
 
 
 def test_autograded_notebooks_hold_no_hidden_test_code(graded):
-    root = graded["root"]
-    full = (root / "autograded" / "full" / TP / f"{TP}.ipynb").read_text()
-    assert "hidden_test(" not in full and "BEGIN HIDDEN TESTS" not in full and "PASSED (3/3 points)" in full
-    for line in assignments.solution_lines(root / "solutions" / TP / f"{TP}.ipynb"):
-        if "hidden_test" in line:
-            assert line not in full
-    recorded = json.loads((root / "grades" / TP / "full.json").read_text())
-    assert recorded["score"] == 30 and recorded["seconds"]["total"] < 120, recorded["seconds"]
+    tp_course.assert_autograded_clean(graded["root"], TP, "PASSED (3/3 points)", max_seconds=120)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -173,36 +163,10 @@ def test_autograded_notebooks_hold_no_hidden_test_code(graded):
 
 
 def test_the_tp_pages_are_on_the_site_and_the_student_version_is_clean():
-    import yaml
-
-    config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
-    render = config["project"]["render"]
-    assert "chapters/training/tp-optimization.qmd" in render
-    assert "chapters/training/tp-optimization-corrected.ipynb" in render
-    assert "exercises/tp-optimization/tp-optimization.ipynb" in config["project"]["resources"]
-    section = next(s for s in config["website"]["sidebar"]["contents"] if s.get("section") == "Training a Neural Network")
-    tps = next(s for s in section["contents"] if isinstance(s, dict) and s.get("section") == "Travaux Pratiques")
-    assert [c["href"] for c in tps["contents"]][:2] == ["chapters/training/tp-optimization.qmd",
-                                                         "chapters/training/tp-optimization-corrected.ipynb"]
-    page = (ROOT / "chapters" / "training" / "tp-optimization.qmd").read_text()
-    assert "../../exercises/tp-optimization/tp-optimization.ipynb" in page
-    assert "tp-optimization.qmd" in (ROOT / "chapters" / "training" / "index.qmd").read_text()
-    assignments.check_student_version(ROOT / "exercises" / TP / f"{TP}.ipynb", ROOT / "solutions" / TP / f"{TP}.ipynb")
-    corrected = nbformat.read(ROOT / assignments.CORRECTED[TP], as_version=4)
-    text = "\n".join(c.source for c in corrected.cells)
-    assert "BEGIN SOLUTION" not in text and "draft: true" in corrected.cells[0].source
-    errors = [o for c in corrected.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
-    hidden = [c for c in corrected.cells if "hidden_test(" in c.source]
-    assert hidden and all("remove-cell" in c.metadata.get("tags", []) for c in hidden)
+    tps = tp_course.assert_tp_pages(TP, "chapters/training", "Training a Neural Network")
+    assert [c["href"] for c in tps][:2] == ["chapters/training/tp-optimization.qmd",
+                                            "chapters/training/tp-optimization-corrected.ipynb"]
 
 
 def test_every_graded_cell_of_the_source_has_a_trusted_check():
-    source = nbformat.read(ROOT / "solutions" / TP / f"{TP}.ipynb", as_version=4)
-    graded = engine.graded_cells(source)
-    assert sorted(c["grade_id"] for c in graded) == sorted(grader.CELLS)
-    assert sum(c["points"] for c in graded) == 30
-    hidden = [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source]
-    assert hidden and all(c.metadata["tags"] == ["remove-cell"] and f'tp="{TP}"' in c.source for c in hidden)
-    setup = next(c for c in source.cells if c.metadata["nbgrader"]["grade_id"] == "setup").source
-    assert setup.index("import dl4f") < setup.index("import jax")
+    tp_course.assert_source_is_gradable(TP, grader, framework="jax")

@@ -8,10 +8,8 @@ The data are real: the 20 stocks of skfolio's dataset, from the course's cache; 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -328,11 +326,7 @@ def test_partial_and_hostile_work_say_what_went_wrong(graded):
 
 
 def test_autograded_notebooks_hold_no_hidden_test_code(graded):
-    root = graded["root"]
-    full = (root / "autograded" / "full" / TP / f"{TP}.ipynb").read_text()
-    assert "hidden_test(" not in full and "BEGIN HIDDEN TESTS" not in full and "PASSED (4/4 points)" in full
-    recorded = json.loads((root / "grades" / TP / "full.json").read_text())
-    assert recorded["score"] == 30 and recorded["seconds"]["total"] < 150, recorded["seconds"]
+    tp_course.assert_autograded_clean(graded["root"], TP, "PASSED (4/4 points)", max_seconds=150)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -340,35 +334,12 @@ def test_autograded_notebooks_hold_no_hidden_test_code(graded):
 
 
 def test_the_tp_pages_are_on_the_site_and_the_student_version_is_clean():
-    import yaml
-
-    config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
-    render = config["project"]["render"]
-    page, corrected_page = "chapters/building-blocks/tp-transformer.qmd", str(assignments.CORRECTED[TP])
-    assert page in render and corrected_page in render
-    assert "exercises/tp-transformer/tp-transformer.ipynb" in config["project"]["resources"]
-    section = next(s for s in config["website"]["sidebar"]["contents"]
-                   if s.get("section") == "Essential Building Blocks of Modern Neural Networks")
-    tps = next(s for s in section["contents"] if isinstance(s, dict) and s.get("section") == "Travaux Pratiques")
-    assert [c["href"] for c in tps["contents"]] == [page, corrected_page]
-    assert "../../exercises/tp-transformer/tp-transformer.ipynb" in (ROOT / page).read_text()
-    assert "tp-transformer.qmd" in (ROOT / "chapters" / "building-blocks" / "index.qmd").read_text()
-    assignments.check_student_version(ROOT / "exercises" / TP / f"{TP}.ipynb", ROOT / "solutions" / TP / f"{TP}.ipynb")
-    corrected = nbformat.read(ROOT / corrected_page, as_version=4)
-    assert "BEGIN SOLUTION" not in "\n".join(c.source for c in corrected.cells)
-    assert "draft: true" in corrected.cells[0].source
-    assert not [o for c in corrected.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    hidden = [c for c in corrected.cells if "hidden_test(" in c.source]
-    assert len(hidden) == 10 and all("remove-cell" in c.metadata.get("tags", []) for c in hidden)
+    tps = tp_course.assert_tp_pages(TP, "chapters/building-blocks", "Essential Building Blocks of Modern Neural Networks",
+                                    hidden_cells=10)
+    assert [c["href"] for c in tps] == ["chapters/building-blocks/tp-transformer.qmd",
+                                        str(assignments.CORRECTED[TP])]
 
 
 def test_every_graded_cell_of_the_source_has_a_trusted_check():
-    source = nbformat.read(ROOT / "solutions" / TP / f"{TP}.ipynb", as_version=4)
-    graded_cells = engine.graded_cells(source)
-    assert sorted(c["grade_id"] for c in graded_cells) == sorted(grader.CELLS)
-    assert sum(c["points"] for c in graded_cells) == 30
+    tp_course.assert_source_is_gradable(TP, grader)
     assert grader.RECIPE_EPOCHS == tpt.RECIPE["epochs"]
-    hidden = [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source]
-    assert hidden and all(c.metadata["tags"] == ["remove-cell"] and f'tp="{TP}"' in c.source for c in hidden)
-    setup = next(c for c in source.cells if c.metadata["nbgrader"]["grade_id"] == "setup").source
-    assert setup.index("import dl4f") < setup.index("import keras")

@@ -83,3 +83,57 @@ def with_answers(student_version, changes: dict):
         if gid in changes:
             cell.source = changes[gid]
     return nb
+
+
+def assert_autograded_clean(root: Path, tp: str, passed: str, max_seconds: float, score: float = 30) -> None:
+    """The ``full`` submission's autograded notebook shows a verdict (``passed``, e.g. "PASSED (3/3 points)") and
+    no hidden-test code; its recorded result has ``score`` and took less than ``max_seconds``."""
+    import json
+
+    full = (root / "autograded" / "full" / tp / f"{tp}.ipynb").read_text()
+    assert "hidden_test(" not in full and "BEGIN HIDDEN TESTS" not in full and passed in full
+    for line in assignments.solution_lines(root / "solutions" / tp / f"{tp}.ipynb"):
+        if "hidden_test" in line:
+            assert line not in full
+    recorded = json.loads((root / "grades" / tp / "full.json").read_text())
+    assert recorded["score"] == score and recorded["seconds"]["total"] < max_seconds, recorded["seconds"]
+
+
+def assert_tp_pages(tp: str, chapter_dir: str, section: str, hidden_cells: int | None = None) -> list[dict]:
+    """The TP's page and corrected page are rendered, the student notebook is a resource linked by the page and
+    clean, the module overview links the page, and the corrected page is an executed draft whose hidden tests are
+    removed from the site (``hidden_cells`` of them, if given). Returns the entries of the sidebar section
+    ``section``'s "Travaux Pratiques" (each TP file asserts its own place there)."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+    page, corrected_page = f"{chapter_dir}/{tp}.qmd", str(assignments.CORRECTED[tp])
+    render = config["project"]["render"]
+    assert page in render and corrected_page in render
+    assert f"exercises/{tp}/{tp}.ipynb" in config["project"]["resources"]
+    assert f"../../exercises/{tp}/{tp}.ipynb" in (ROOT / page).read_text()
+    assert f"{tp}.qmd" in (ROOT / chapter_dir / "index.qmd").read_text()
+    assignments.check_student_version(ROOT / "exercises" / tp / f"{tp}.ipynb", ROOT / "solutions" / tp / f"{tp}.ipynb")
+    corrected = nbformat.read(ROOT / corrected_page, as_version=4)
+    assert "BEGIN SOLUTION" not in "\n".join(c.source for c in corrected.cells)
+    assert "draft: true" in corrected.cells[0].source
+    assert not [o for c in corrected.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    hidden = [c for c in corrected.cells if "hidden_test(" in c.source]
+    assert hidden and all("remove-cell" in c.metadata.get("tags", []) for c in hidden)
+    assert hidden_cells is None or len(hidden) == hidden_cells, len(hidden)
+    module = next(s for s in config["website"]["sidebar"]["contents"] if s.get("section") == section)
+    tps = next(s for s in module["contents"] if isinstance(s, dict) and s.get("section") == "Travaux Pratiques")
+    return tps["contents"]
+
+
+def assert_source_is_gradable(tp: str, grader, framework: str = "keras") -> None:
+    """Every graded cell of the TP's source has a trusted check in ``grader.CELLS`` (30 points in all), its hidden
+    tests are tagged ``remove-cell`` and name the TP, and its setup imports ``dl4f`` before ``framework``."""
+    source = nbformat.read(ROOT / "solutions" / tp / f"{tp}.ipynb", as_version=4)
+    graded = engine.graded_cells(source)
+    assert sorted(c["grade_id"] for c in graded) == sorted(grader.CELLS)
+    assert sum(c["points"] for c in graded) == 30
+    hidden = [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source]
+    assert hidden and all(c.metadata["tags"] == ["remove-cell"] and f'tp="{tp}"' in c.source for c in hidden)
+    setup = next(c for c in source.cells if c.metadata["nbgrader"]["grade_id"] == "setup").source
+    assert setup.index("import dl4f") < setup.index(f"import {framework}")

@@ -6,6 +6,7 @@ the error text of every step that failed. Nothing here is trusted: the grader re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +48,35 @@ def save_trained(namespace: dict, name: str, out_dir: Path) -> str:
     if name not in namespace:
         raise NameError(f"{name} is not defined (did its training cell run?)")
     return save_keras(namespace[name], Path(out_dir) / f"{name}.keras")
+
+
+class Report:
+    """What an export did, step by step (``export.json``): each step's result, or ``"error: Type: message"``.
+
+    ``attempt(name, fn)`` runs one step and records any failure instead of raising, so the other steps still run.
+    """
+
+    def __init__(self):
+        self.steps: dict[str, str] = {}
+
+    def attempt(self, name: str, fn) -> bool:
+        """Run ``fn()`` as step ``name``; True if it succeeded."""
+        try:
+            self.steps[name] = fn()
+            return True
+        except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
+            self.steps[name] = "error: " + short_error(exc)
+            return False
+
+    def write(self, out_dir: Path) -> dict[str, str]:
+        """Write ``out_dir/export.json``; return the steps."""
+        (Path(out_dir) / "export.json").write_text(json.dumps(self.steps, indent=1))
+        return self.steps
+
+
+def callable_from(namespace: dict, name: str, kind: str = "function"):
+    """The notebook's global ``name`` if it can be called; else ``NameError`` saying its cell may not have run."""
+    value = namespace.get(name)
+    if not callable(value):
+        raise NameError(f"{name} is not defined as a {kind} (did its cell run?)")
+    return value

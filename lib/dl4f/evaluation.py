@@ -23,14 +23,9 @@ from dl4f.training import predict
 
 def r2(y_true, y_pred) -> float:
     """Coefficient of determination ``1 - SS_res / SS_tot`` (scikit-learn's ``r2_score``)."""
-    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true has {y_true.size} values but y_pred has {y_pred.size}")
+    y_true, y_pred = _pair(y_true, y_pred)
     if y_true.size < 2:
         raise ValueError("R² needs at least 2 values")
-    if not np.isfinite(y_pred).all():
-        raise ValueError("the predictions hold NaN or infinite values (did the training diverge?)")
     return float(r2_score(y_true, y_pred))
 
 

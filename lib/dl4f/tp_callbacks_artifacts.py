@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dl4f.artifacts import Report
 from dl4f.artifacts import read_npz as _npz
-from dl4f.artifacts import short_error as _short_error
 
 MODELS = ("model_none", "model_early_stopping", "model_reduce_lr", "model_both", "model_recorded", "model_qlike")
 
@@ -97,15 +97,12 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     """Save the artifacts of the callbacks TP from ``namespace`` (the notebook's globals) into ``out_dir``."""
     out, inputs = Path(out_dir), Path(inputs_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, str] = {}
+    report = Report()
     driven: dict[str, np.ndarray] = {}
 
     def attempt(name, fn):
-        try:
-            report[name] = fn()
-        except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
-            report[name] = "error: " + _short_error(exc)
-            driven[f"{name}__error"] = np.array(report[name])
+        if not report.attempt(name, fn):
+            driven[f"{name}__error"] = np.array(report.steps[name])
 
     def get(name):
         if name not in namespace:
@@ -210,5 +207,4 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
         for k in range(int(scripts["n_q3"])):
             attempt(f"QLikeEarlyStopping_{k}", drive_stopper(k))
     np.savez(out / "driven.npz", **driven)
-    (out / "export.json").write_text(json.dumps(report, indent=1))
-    return report
+    return report.write(out)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dl4f.artifacts import Report, callable_from, save_trained
 from dl4f.artifacts import floats as _floats
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import save_keras as _save_keras
-from dl4f.artifacts import save_trained
 from dl4f.artifacts import short_error as _short_error
 
 
@@ -45,19 +45,11 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     """Save the artifacts of the introductory TP from ``namespace`` (the notebook's globals) into ``out_dir``."""
     out, inputs = Path(out_dir), Path(inputs_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, str] = {}
-
-    def attempt(name, fn):
-        try:
-            report[name] = fn()
-        except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
-            report[name] = "error: " + _short_error(exc)
+    report = Report()
+    attempt = report.attempt
 
     def get(name, kind="function"):
-        value = namespace.get(name)
-        if not callable(value):
-            raise NameError(f"{name} is not defined as a {kind} (did its cell run?)")
-        return value
+        return callable_from(namespace, name, kind)
 
     spec = _npz(inputs / "intro.npz")
     probes = [{k[len(f"p{i}_"):]: v for k, v in spec.items() if k.startswith(f"p{i}_")}
@@ -167,5 +159,4 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     attempt("vix_before", q3)
     attempt("MyDense", q4)
     attempt("training_loop", q5)
-    (out / "export.json").write_text(json.dumps(report, indent=1))
-    return report
+    return report.write(out)

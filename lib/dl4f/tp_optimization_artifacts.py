@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dl4f.artifacts import Report, callable_from
 from dl4f.artifacts import floats as _floats
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import short_error as _short_error
@@ -38,19 +39,11 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     """Save the artifacts of the optimization TP from ``namespace`` (the notebook's globals) into ``out_dir``."""
     out, inputs = Path(out_dir), Path(inputs_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, str] = {}
-
-    def attempt(name, fn):
-        try:
-            report[name] = fn()
-        except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
-            report[name] = "error: " + _short_error(exc)
+    report = Report()
+    attempt = report.attempt
 
     def function(name):
-        fn = namespace.get(name)
-        if not callable(fn):
-            raise NameError(f"{name} is not defined as a function (did its cell run?)")
-        return fn
+        return callable_from(namespace, name)
 
     problems = _npz(inputs / "problems.npz")
     count = int(problems["n_problems"])
@@ -149,5 +142,4 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     attempt("efficient_frontier", frontier)
     attempt("hold_out", holdout)
     attempt("timings", timings)
-    (out / "export.json").write_text(json.dumps(report, indent=1))
-    return report
+    return report.write(out)

@@ -16,16 +16,14 @@ Nothing here is trusted (the student's code runs in the same process): the grade
 
 from __future__ import annotations
 
-import json
 import traceback
 from pathlib import Path
 
 import numpy as np
 
+from dl4f.artifacts import Report, save_trained
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import save_keras as _save_keras
-from dl4f.artifacts import save_trained
-from dl4f.artifacts import short_error as _short_error
 
 MODELS = ("model_mlp", "model_lstm", "model_gru", "model_lstm_2layer", "model_gru_2layer")
 BUILDERS = ("build_mlp", "build_lstm", "build_gru", "build_lstm_2layer", "build_gru_2layer")
@@ -43,13 +41,8 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     """Save the artifacts of the RNN TP from ``namespace`` (the notebook's globals) into ``out_dir``."""
     out, inputs = Path(out_dir), Path(inputs_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = {}
-
-    def attempt(name, fn):
-        try:
-            report[name] = fn()
-        except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
-            report[name] = "error: " + _short_error(exc)
+    report = Report()
+    attempt = report.attempt
 
     for name in MODELS:
         attempt(name, lambda n=name: save_trained(namespace, n, out))
@@ -57,7 +50,7 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
         if callable(namespace.get(name)):
             attempt(name, lambda n=name: _save_keras(namespace[n](), out / f"{n}.keras"))
         else:
-            report[name] = "error: not defined"
+            report.steps[name] = "error: not defined"
     if "model_linear" in namespace:
         attempt("model_linear", lambda: _save_linear(namespace["model_linear"], out / "model_linear.npz"))
     if callable(namespace.get("build_linear")):
@@ -65,7 +58,7 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
 
     cls = namespace.get(LSTM_CLASS)
     if cls is None:
-        report[LSTM_CLASS] = "error: not defined"
+        report.steps[LSTM_CLASS] = "error: not defined"
     else:
         from dl4f import probes
 
@@ -75,8 +68,7 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
         if (inputs / "lstm_task.npz").exists():
             attempt("lstm_task", lambda: _save_arrays(probes.train_on_task(cls, _npz(inputs / "lstm_task.npz")),
                                                       out / "lstm_task.npz"))
-    (out / "export.json").write_text(json.dumps(report, indent=1))
-    return report
+    return report.write(out)
 
 
 def _save_arrays(arrays: dict, path: Path) -> str:

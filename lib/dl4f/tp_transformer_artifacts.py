@@ -20,15 +20,14 @@ Nothing here is trusted (the student's code runs in the same process): the grade
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from dl4f.artifacts import Report, callable_from, save_trained
 from dl4f.artifacts import floats as _floats
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import save_keras as _save_keras
-from dl4f.artifacts import save_trained
 from dl4f.artifacts import short_error as _short_error
 from dl4f.tp_transformer import copy_weights
 
@@ -41,20 +40,12 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
 
     out, inputs = Path(out_dir), Path(inputs_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, str] = {}
+    report = Report()
+    attempt = report.attempt
     spec = _npz(inputs / "transformer.npz")
 
-    def attempt(name, fn):
-        try:
-            report[name] = fn()
-        except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
-            report[name] = "error: " + _short_error(exc)
-
     def get(name, kind="function"):
-        value = namespace.get(name)
-        if not callable(value):
-            raise NameError(f"{name} is not defined as a {kind} (did its cell run?)")
-        return value
+        return callable_from(namespace, name, kind)
 
     def each(arrays: dict, key: str, fn) -> None:
         try:
@@ -151,5 +142,4 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     attempt("encoder_block", block)
     attempt("models", models)
     attempt("har", har)
-    (out / "export.json").write_text(json.dumps(report, indent=1))
-    return report
+    return report.write(out)

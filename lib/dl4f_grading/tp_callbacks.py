@@ -194,7 +194,7 @@ class Context:
     seed: int
 
     def __post_init__(self):
-        self._models, self._cache = {}, {}
+        self.files = art.ArtifactCache(self.artifacts)
 
     @functools.cached_property
     def data(self):
@@ -203,26 +203,16 @@ class Context:
         return tp_callbacks.load_data()
 
     def model(self, name: str):
-        if name not in self._models:
-            try:
-                self._models[name] = art.load_model(self.artifacts, f"{name}.keras")
-            except AssertionError as exc:
-                self._models[name] = exc
-        value = self._models[name]
-        if isinstance(value, AssertionError):
-            raise AssertionError(f"{name}: {value}")
-        return value
+        try:
+            return self.files.model(name)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
 
     def file(self, name: str, reader):
-        if name not in self._cache:
-            try:
-                self._cache[name] = reader(self.artifacts, name)
-            except AssertionError as exc:
-                self._cache[name] = exc
-        value = self._cache[name]
-        if isinstance(value, AssertionError):
-            raise AssertionError(f"{value} (see export.json: did the cells run?)")
-        return value
+        try:
+            return self.files.cached(name, lambda: reader(self.artifacts, name))
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (see export.json: did the cells run?)") from None
 
     def driven(self) -> dict:
         return self.file("driven.npz", art.read_npz)

@@ -220,17 +220,14 @@ class Context:
     source: str
     secrets: dict
 
+    def __post_init__(self):
+        self.files = art.ArtifactCache(self.artifacts)
+
     def npz(self, name: str) -> dict:
-        cache = self.__dict__.setdefault("_npz", {})
-        if name not in cache:
-            try:
-                cache[name] = art.read_npz(self.artifacts, name)
-            except AssertionError as exc:
-                cache[name] = exc
-        value = cache[name]
-        if isinstance(value, AssertionError):
-            raise AssertionError(f"{value} (see export.json: did the function run on the grader's problems?)")
-        return value
+        try:
+            return self.files.npz(name)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (see export.json: did the function run on the grader's problems?)") from None
 
     @property
     def problems(self) -> list[dict]:

@@ -72,25 +72,14 @@ class Context:
 
         return tp_rnn.load_data()
 
-    def model(self, name: str):
-        if name not in self._models:
-            try:
-                self._models[name] = art.load_model(self.artifacts, f"{name}.keras")
-            except AssertionError as exc:
-                self._models[name] = exc
-        value = self._models[name]
-        if isinstance(value, AssertionError):
-            raise value
-        return value
-
     def __post_init__(self):
-        self._models = {}
-        self._r2 = {}
+        self.files = art.ArtifactCache(self.artifacts)
+
+    def model(self, name: str):
+        return self.files.model(name)
 
     def r2(self, name: str) -> float:
-        if name not in self._r2:
-            self._r2[name] = r2_of(self.model(name), self.data)
-        return self._r2[name]
+        return self.files.cached(f"r2:{name}", lambda: r2_of(self.model(name), self.data))
 
     def linear(self) -> tuple[np.ndarray, float]:
         arrays = art.read_npz(self.artifacts, "model_linear.npz")
