@@ -158,6 +158,39 @@ class QLikeEarlyStopping(keras.callbacks.Callback):
 
 EXIT = "import os\nos._exit(0)\n"
 
+# ReduceLROnPlateau watching the training loss: in the scripted trainings `loss` keeps falling while `val_loss`
+# turns, so it never reduces where Keras's callback on val_loss does (issue 16: loss was 0.9 * val_loss).
+MONITOR_LOSS = ('reduce = keras.callbacks.ReduceLROnPlateau(monitor="val_loss"',
+                'reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss"')
+
+# An early stopping that scores the test split, whatever it is given: the grader's own run of the TP's model stops
+# on it too, so its test QLIKE is credited only with the validation QLIKE scored right (q3_scores).
+TEST_PEEK = '''
+class QLikeEarlyStopping(keras.callbacks.Callback):
+    def __init__(self, validation_data, patience=tpc.PATIENCE, restore_best_weights=True):
+        super().__init__()
+        test = tpc.load_data()
+        self.X, self.y = test.X_test, test.y_test
+        self.patience, self.restore_best_weights = patience, restore_best_weights
+
+    def on_train_begin(self, logs=None):
+        self.scores, self.best, self.best_epoch, self.wait, self.best_weights = [], np.inf, -1, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = tpc.qlike(self.y, tpc.predict(self.model, self.X))
+        self.scores.append(score)
+        if score < self.best:
+            self.best, self.best_epoch, self.wait, self.best_weights = score, epoch, 0, self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+'''
+
 
 def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode) -> dict[str, bytes]:
     answers = solution_answers(source)
@@ -166,7 +199,7 @@ def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode)
     def with_answers(changes: dict):
         return tp_course.with_answers(student_version, changes)
 
-    assert LATE_STOP[0] in answers["q3_answer"]
+    assert LATE_STOP[0] in answers["q3_answer"] and MONITOR_LOSS[0] in answers["q1_answer"]
     out = {
         "full": with_answers(answers),
         "different": with_answers({"q1_answer": DIFFERENT_Q1, "q2_answer": DIFFERENT_Q2, "q3_answer": DIFFERENT_Q3}),
@@ -176,6 +209,8 @@ def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode)
         "forge": _after(blank, "setup", FORGE),
         "peek": with_answers({"q2_answer": PEEK}),
         "exits": with_answers({"q1_answer": EXIT}),
+        "monitor_loss": with_answers({**answers, "q1_answer": answers["q1_answer"].replace(*MONITOR_LOSS)}),
+        "test_peek": with_answers({"q3_answer": TEST_PEEK}),
     }
     raw = {name: nbformat.writes(nb).encode() for name, nb in out.items()}
     raw["not_json"] = b'{"cells": [ this is not json'
@@ -193,4 +228,6 @@ EXPECTED = {
     "peek": (0, "graded"),
     "exits": (0, "dead"),
     "not_json": (0, "unreadable"),
+    "monitor_loss": (27, "graded"),  # loses q1_behaviour (3), which it kept when loss was 0.9 * val_loss
+    "test_peek": (0, "graded"),  # q3_model (2 before) is the grader's run, credited with q3_scores only
 }

@@ -18,6 +18,13 @@ import tp_course
 from tp_course import after as _after
 from tp_course import solution_answers
 
+
+def _late(nb, code: str):
+    """``nb`` with a code cell added at its end (after the last cell), as a student adds one."""
+    nb = copy.deepcopy(nb)
+    nb.cells.append(nbformat.v4.new_code_cell(code))
+    return nb
+
 DIFFERENT_Q1 = '''
 def mlp_forward(X, W1, b1, W2, b2):
     X = np.atleast_2d(np.asarray(X, dtype="float64"))
@@ -181,6 +188,82 @@ def _forged(namespace, out_dir, inputs_dir):
 _art.export_artifacts = _forged
 '''
 
+# Names resolved at run time (issue 16): a Dense made from its name inside MyDense, and fit called through a
+# computed attribute name. The whole notebook goes to the instructor's review: nothing is credited until then.
+DYNAMIC_Q4 = '''
+class MyDense(keras.layers.Layer):
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.activation_name = units, activation
+        self.inner = keras.layers.deserialize({"class_name": "De" + "nse",
+                                               "config": {"units": units, "activation": activation}})
+
+    def build(self, input_shape):
+        self.inner.build(input_shape)
+
+    def call(self, x):
+        return self.inner(x)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation_name}
+'''
+
+DYNAMIC_Q5 = '''
+def loss_and_grads(model, trainable, X, y):
+    def loss_fn(weights):
+        y_pred, _ = model.stateless_call(weights, [], X)
+        return jnp.mean((jnp.reshape(y_pred, (-1,)) - jnp.reshape(y, (-1,))) ** 2)
+    return jax.value_and_grad(loss_fn)(trainable)
+
+
+def fit_by_hand(model, X, y, epochs, batch_size, learning_rate):
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    train = getattr(model, "".join(["f", "i", "t"]))
+    return train(X, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0).history["loss"]
+'''
+
+# Keras's ops in the NumPy question (the visible test is judged with its question's rules), and a fit_by_hand that
+# trains with a NumPy chain rule: the string "value_and_grad" is not JAX's gradient.
+KERAS_Q1 = '''
+def mlp_forward(X, W1, b1, W2, b2):
+    return np.asarray(keras.ops.relu(keras.ops.matmul(X, W1) + b1) @ W2 + b2)
+'''
+
+STRING_Q5 = '''
+def loss_and_grads(model, trainable, X, y):
+    def loss_fn(weights):
+        y_pred, _ = model.stateless_call(weights, [], X)
+        return jnp.mean((jnp.reshape(y_pred, (-1,)) - jnp.reshape(y, (-1,))) ** 2)
+    return jax.value_and_grad(loss_fn)(trainable)
+
+
+def fit_by_hand(model, X, y, epochs, batch_size, learning_rate):
+    method = "jax.value_and_grad"  # only a string
+    W1, b1, W2, b2 = [np.asarray(w, dtype="float64") for w in model.get_weights()]
+    X, y, losses = np.asarray(X, "float64"), np.asarray(y, "float64").reshape(-1), []
+    for _ in range(epochs):
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            z = xb @ W1 + b1
+            h = np.maximum(z, 0)
+            err = (h @ W2 + b2).reshape(-1) - yb
+            total += float(np.mean(err ** 2)) * len(xb)
+            d = (2.0 / len(err)) * err[:, None]
+            dh = (d @ W2.T) * (z > 0)
+            W1, b1, W2, b2 = (W1 - learning_rate * xb.T @ dh, b1 - learning_rate * dh.sum(0),
+                              W2 - learning_rate * h.T @ d, b2 - learning_rate * d.sum(0))
+        losses.append(total / len(X))
+    model.set_weights([w.astype("float32") for w in (W1, b1, W2, b2)])
+    return losses
+'''
+
+# A correct answer written in a cell added at the end instead of the answer cell: answers count only in their cells.
+LATE_Q1 = '''
+def mlp_forward(X, W1, b1, W2, b2):
+    return np.maximum(X @ W1 + b1, 0) @ W2 + b2
+'''
+
 
 def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode) -> dict[str, bytes]:
     answers = solution_answers(source)
@@ -199,6 +282,9 @@ def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode)
         "oracle": _after(blank, "setup", CHEAT_PREDICT),
         "monkeypatch": _after(blank, "setup", MONKEYPATCH),
         "forge": _after(blank, "setup", FORGE),
+        "dynamic": with_answers({"q4_answer": DYNAMIC_Q4, "q5_answer": DYNAMIC_Q5}),
+        "strings": with_answers({"q1_answer": KERAS_Q1, "q5_answer": STRING_Q5}),
+        "late_cell": _late(blank, LATE_Q1),
     }
     return {name: nbformat.writes(nb).encode() for name, nb in out.items()}
 
@@ -208,8 +294,12 @@ EXPECTED = {
     "full": (30, "graded"),
     "different": (30, "graded"),
     "blank": (0, "graded"),
-    "lookahead": (28, "graded"),  # loses q3_alignment only (the grader scores model_vix on its own aligned VIX)
+    # loses q3_alignment and q3_tests, whose Monday assertion is kept (the grader scores model_vix on its own VIX)
+    "lookahead": (27, "graded"),
     "oracle": (0, "graded"),
     "monkeypatch": (0, "graded"),
     "forge": (0, "graded"),
+    "dynamic": (0, "graded"),  # honest work would earn Q4 and Q5 (12): needs review, 0 until then
+    "strings": (3, "graded"),  # q5_tests, q5_gradient only: Q1 uses Keras (4 before), fit_by_hand no JAX (3 before)
+    "late_cell": (0, "graded"),  # a correct mlp_forward outside its answer cell (6 before)
 }

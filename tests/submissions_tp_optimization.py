@@ -188,6 +188,48 @@ _art.export_artifacts = _forged
 
 EXIT = "import os\nos._exit(0)\n"
 
+# Names resolved at run time (issue 16): SciPy's optimum behind a computed global name, and the export's lookup
+# remapped. The notebook goes to the instructor's review: nothing is credited until then.
+DYNAMIC_Q3 = '''
+def max_sharpe_jax(mu, cov, steps=10, learning_rate=0.2):
+    """Gradient descent with jax.grad and jax.jit (so the docstring says)."""
+    return globals()["max_sharpe" + "_sci" + "py"](mu, cov)
+
+
+import dl4f.artifacts
+dl4f.artifacts.callable_from = lambda namespace, name, kind="function": namespace[
+    "max_sharpe_scipy" if name == "max_sharpe_jax" else name]
+'''
+
+# Degenerate parameters: the weights do not depend on theta, so the gradient is zero and finite differences agree.
+CONSTANT_Q3 = '''
+def weights_from_params(theta):
+    return jnp.ones(len(theta)) / len(theta) + 0.0 * theta
+
+
+def neg_sharpe(theta, mu, cov):
+    return -sharpe_ratio(weights_from_params(theta), mu, cov)
+
+
+neg_sharpe_grad = jax.jit(jax.grad(neg_sharpe))
+
+
+def max_sharpe_jax(mu, cov, steps=10, learning_rate=0.2):
+    theta = jnp.zeros(len(mu))
+    for _ in range(steps):
+        theta = theta - learning_rate * neg_sharpe_grad(theta, jnp.asarray(mu), jnp.asarray(cov))
+    return np.asarray(weights_from_params(theta))
+'''
+
+# Look-ahead only when the strategy is the notebook's own (a function of __main__): the grader's probe is one too.
+MODULE_LOOKAHEAD_Q4 = '''
+def hold_out(returns, estimation_end, strategy):
+    before, after = tpo.split_at(returns, estimation_end)
+    seen = returns if getattr(strategy, "__module__", "") == "__main__" else before
+    weights = np.asarray(strategy(*estimate(seen)), dtype="float64")
+    return weights, after @ weights
+'''
+
 
 def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode) -> dict[str, bytes]:
     answers = solution_answers(source)
@@ -217,6 +259,10 @@ def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode)
         "forge": _after(blank, "setup", FORGE),
         "edited": edited,
         "exits": with_answers({"q2_answer": EXIT}),
+        "dynamic": with_answers({**answers, "q3_answer": q3 + DYNAMIC_Q3}),
+        "constant": with_answers({**answers, "q3_answer": CONSTANT_Q3}),
+        "module_lookahead": with_answers({**answers, "q4_answer": answers["q4_answer"].split("def hold_out")[0]
+                                          + MODULE_LOOKAHEAD_Q4}),
     }
     raw = {name: nbformat.writes(nb).encode() for name, nb in out.items()}
     raw["not_json"] = b'{"cells": [ this is not json'
@@ -235,4 +281,8 @@ EXPECTED = {
     "edited": (0, "graded"),
     "exits": (0, "dead"),
     "not_json": (0, "unreadable"),
+    "dynamic": (0, "graded"),  # globals()[...] and a patched course module: needs review, 0 until then (4 before)
+    # loses q3_parametrisation, q3_gradient (3 before: a constant's gradient is 0), q3_tests and q3_optimum
+    "constant": (21, "graded"),
+    "module_lookahead": (27, "graded"),  # loses q4_no_lookahead (3 before: the probe came from another module)
 }

@@ -178,6 +178,12 @@ def _forged(namespace, out_dir, inputs_dir):
 _art.export_artifacts = _forged
 '''
 
+# An identity "block": causal, trivially (issue 16: q3_causal was 2/2). Causality is credited only to a block.
+IDENTITY_Q3 = '''
+def encoder_block(x, num_heads, key_dim, ff_dim, attention=keras.layers.MultiHeadAttention):
+    return keras.layers.Identity()(x)
+'''
+
 
 def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode) -> dict[str, bytes]:
     answers = solution_answers(source)
@@ -202,6 +208,7 @@ def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode)
         "wrapper": with_answers({**answers, "q2_answer": sdpa + WRAPPER_Q2}),
         "oracle": _after(blank, "setup", CHEAT_PREDICT),
         "forge": _after(blank, "setup", FORGE),
+        "identity": with_answers({"q3_answer": IDENTITY_Q3}),
     }
     return {name: nbformat.writes(nb).encode() for name, nb in out.items()}
 
@@ -213,8 +220,9 @@ EXPECTED = {
     "blank": (0, "graded"),
     # loses q2_tests, q2_equals_keras, q2_causal (1 + 4 + 2) and all of Question 3 (6)
     "noncausal": (17, "graded"),
-    # a ready-made attention in the notebook: no point in Question 2 but the visible test (the numbers are Keras's)
-    "wrapper": (22, "graded"),
+    # a ready-made attention in the notebook: no point in Question 2, its visible test included (22 before)
+    "wrapper": (21, "graded"),
     "oracle": (0, "graded"),
     "forge": (0, "graded"),
+    "identity": (0, "graded"),  # an identity block is causal but no block (q3_causal 2 before)
 }

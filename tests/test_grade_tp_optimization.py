@@ -76,6 +76,39 @@ def test_a_correct_answer_passes_and_each_mistake_fails_with_its_reason(tmp_path
     assert not verdicts["q4_min_variance"]["passed"] and "negative" in verdicts["q4_min_variance"]["message"]
 
 
+def _params_artifacts(folder: Path, secrets: dict, to_weights, primitives=("exp", "div")) -> Path:
+    """params.npz of a notebook whose weights_from_params is ``to_weights`` (neg_sharpe and its gradient exact)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p, h = secrets["problems"][1], grader.FD_STEP
+    thetas, n = p["theta_probe"], len(p["mu"])
+    W = np.stack([to_weights(t) for t in thetas])
+
+    def objective(t):
+        return -grader.sharpe(to_weights(t), p["mu"], p["cov"])
+    grads = np.stack([[(objective(t + h * e) - objective(t - h * e)) / (2 * h) for e in np.eye(n)] for t in thetas])
+    np.savez(folder / "params.npz", weights=W, objective=np.array([objective(t) for t in thetas]), gradient=grads,
+             weights_plus=np.stack([[to_weights(t + h * e) for e in np.eye(n)] for t in thetas]),
+             weights_minus=np.stack([[to_weights(t - h * e) for e in np.eye(n)] for t in thetas]),
+             primitives_grad=np.array(primitives))
+    return folder
+
+
+def test_a_gradient_is_credited_only_for_weights_that_depend_on_theta_and_without_callback(tmp_path, secrets):
+    def softmax(t):
+        return np.exp(t - t.max()) / np.exp(t - t.max()).sum()
+
+    cells = ["q3_parametrisation", "q3_gradient", "q3_uses_jax"]
+    honest = grader.judge(_params_artifacts(tmp_path / "a", secrets, softmax), "", SEED, False, cells)
+    assert all(v["passed"] for v in honest.values()), honest
+    constant = grader.judge(_params_artifacts(tmp_path / "b", secrets, lambda t: np.full(len(t), 1 / len(t))), "",
+                            SEED, False, cells)
+    assert "do not depend on theta" in constant["q3_gradient"]["message"] and constant["q3_uses_jax"]["passed"]
+    callback = grader.judge(_params_artifacts(tmp_path / "c", secrets, softmax, ("pure_callback", "jit")), "",
+                            SEED, False, cells)
+    assert "calls back into Python" in callback["q3_gradient"]["message"]
+    assert "pure_callback" in callback["q3_uses_jax"]["message"] and callback["q3_parametrisation"]["passed"]
+
+
 def test_the_grader_optimum_is_the_optimum(secrets):
     p = secrets["problems"][1]
     mu, cov = p["mu"], p["cov"]
@@ -102,12 +135,17 @@ def test_forged_links_and_bad_arrays_are_refused(tmp_path, secrets):
 
 
 def test_the_jax_source_check_follows_helpers_and_refuses_scipy():
+    from dl4f_grading import rules
+
     honest = ("import jax\nstep = jax.jit(jax.grad(lambda t: t))\n\ndef helper(x):\n    return step(x)\n\n"
               "def max_sharpe_jax(mu, cov):\n    return helper(mu)\n")
-    assert {"grad", "jit"} <= grader.reached_names(honest, "max_sharpe_jax")
+    assert {"grad", "jit"} <= set().union(*rules.reached(honest, "max_sharpe_jax"))
+    assert rules.own_code_problems(honest, grader.Q3_JAX) == ([], [])
     sneaky = honest + "\nfrom scipy.optimize import minimize as m\n\ndef max_sharpe_jax(mu, cov):\n    return m(mu)\n"
-    assert "minimize" in grader.reached_names(sneaky, "max_sharpe_jax")
-    assert grader.reached_names("x = 1", "max_sharpe_jax") is None
+    assert "minimize" in set().union(*rules.reached(sneaky, "max_sharpe_jax"))
+    refused, _ = rules.own_code_problems(sneaky, grader.Q3_JAX)
+    assert "uses scipy.optimize.minimize (as m)" in refused[0]
+    assert rules.reached("x = 1", "max_sharpe_jax") is None
 
 
 def test_secret_problems_are_reproducible_and_differ_between_students(stocks):
@@ -141,6 +179,14 @@ def test_partial_work_loses_exactly_the_points_of_its_mistake(graded):
     assert "look-ahead" in results["lookahead"]["cells"]["q4_no_lookahead"]["message"]
     assert lost["scipy_in_jax"] == ["q3_optimum", "q3_tests", "q3_uses_jax"]
     assert "max_sharpe_scipy" in results["scipy_in_jax"]["cells"]["q3_uses_jax"]["message"]
+    lost = {s: sorted(g for g, v in results[s]["cells"].items() if not v["passed"])
+            for s in ("constant", "module_lookahead")}
+    assert lost["constant"] == ["q3_gradient", "q3_optimum", "q3_parametrisation", "q3_tests"]
+    assert "do not depend on theta" in results["constant"]["cells"]["q3_gradient"]["message"]
+    assert lost["module_lookahead"] == ["q4_no_lookahead"]
+    assert "look-ahead" in results["module_lookahead"]["cells"]["q4_no_lookahead"]["message"]
+    dynamic = results["dynamic"]["cells"]
+    assert "needs review" in dynamic["q1_estimate"]["message"] and "globals()" in dynamic["q3_optimum"]["message"]
 
 
 def test_dead_forged_and_unreadable_submissions_say_what_happened(graded):
@@ -148,8 +194,8 @@ def test_dead_forged_and_unreadable_submissions_say_what_happened(graded):
     assert "q2_answer" in results["exits"]["detail"] and "died" in results["exits"]["detail"]
     assert "not valid JSON" in results["not_json"]["detail"]
     forge = results["forge"]["cells"]
-    assert "regular file" in forge["q1_estimate"]["message"]
-    assert "relative gap" in forge["q2_optimum"]["message"] or "not" in forge["q2_optimum"]["message"]
+    # it replaces the export (an assignment into a course module): the whole notebook waits for the instructor
+    assert all("needs review" in v["message"] and "export_artifacts" in v["message"] for v in forge.values())
     notes = " ".join(results["edited"]["notes"])
     assert "q1_tests was modified" in notes and "setup was deleted" in notes
 
@@ -164,8 +210,7 @@ def test_autograded_notebooks_hold_no_hidden_test_code(graded):
 
 def test_the_tp_pages_are_on_the_site_and_the_student_version_is_clean():
     tps = tp_course.assert_tp_pages(TP, "chapters/training", "Training a Neural Network")
-    assert [c["href"] for c in tps][:2] == ["chapters/training/tp-optimization.qmd",
-                                            "chapters/training/tp-optimization-corrected.ipynb"]
+    assert [c["href"] for c in tps][0] == "chapters/training/tp-optimization.qmd"  # corrected page: when published
 
 
 def test_every_graded_cell_of_the_source_has_a_trusted_check():

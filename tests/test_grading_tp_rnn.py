@@ -222,3 +222,23 @@ def copy_with_forged_cell(nb):
     forged = nbformat.from_dict(json.loads(nbformat.writes(nb)))
     forged.cells.insert(0, nbformat.v4.new_code_cell("# I passed everything"))
     return forged
+
+
+def test_each_graded_cell_appears_once_in_the_autograded_notebook(release):
+    from collections import Counter
+    from pathlib import Path
+
+    from dl4f_grading import engine
+
+    source = nbformat.read(Path(__file__).resolve().parents[1] / "solutions" / "tp-rnn" / "tp-rnn.ipynb", as_version=4)
+    composed = compose.compose(release, compose.read_submission(nbformat.writes(release).encode())).notebook
+    graded = engine.graded_cells(source)
+    assert any(c["hidden"] for c in graded)
+    result = {"graded": graded, "status": "graded", "detail": "", "notes": [], "score": 0.0, "max_score": 30.0,
+              "cells": {c["grade_id"]: {"passed": False, "points": 0.0, "max": c["points"], "message": "no"}
+                        for c in graded}}
+    nb = engine.autograded_notebook(composed, None, source, result)
+    ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells)
+    assert {c["grade_id"]: ids[c["grade_id"]] for c in graded} == {c["grade_id"]: 1 for c in graded}
+    verdicts = nbformat.writes(nb).count("FAILED (")
+    assert verdicts == len(graded)

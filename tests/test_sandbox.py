@@ -134,3 +134,55 @@ def test_refuses_to_run_unsandboxed_without_the_flag(monkeypatch):
 def test_limits_are_validated():
     with pytest.raises(ValueError):
         sandbox.Limits(seconds=0)
+
+
+def test_no_host_secret_is_visible_and_root_is_not_mapped_in(tmp_path):
+    outcome, out = run_python(tmp_path, """
+        import os
+        for path in ("/etc/shadow", "/etc/gshadow", "/root/.bashrc", "/etc/sudoers"):
+            try:
+                open(path).read()
+                print(path, "READ")
+            except OSError as exc:
+                print(path, "blocked", type(exc).__name__)
+        print("etc", sorted(os.listdir("/etc")))
+        open("/submission/mine.txt", "w").write(str(os.getuid()))
+    """)
+    assert outcome.ok, out
+    assert "READ" not in out and out.count("blocked") == 4, out
+    mine = tmp_path / "scratch" / "mine.txt"
+    assert mine.read_text() == "65534"
+    if os.geteuid() == 0:  # graded as root: the sandbox's user is an unprivileged host user, never host root
+        assert mine.stat().st_uid != 0
+    etc = eval(out.split("etc ")[1].splitlines()[0])  # noqa: S307
+    assert "passwd" in etc and "shadow" not in etc and len(etc) < 30, etc
+
+
+def test_a_detached_process_is_dead_when_the_run_returns(tmp_path):
+    marker = tmp_path / "scratch" / "after.txt"
+    outcome, _ = run_python(tmp_path, """
+        import os, subprocess, sys
+        code = "import os, time; time.sleep(1.5); open('/submission/after.txt', 'w').write('late')"
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if os.fork() == 0:  # and a double fork
+            os.setsid()
+            if os.fork() == 0:
+                import time
+                time.sleep(1.5)
+                open("/submission/after2.txt", "w").write("late")
+            os._exit(0)
+        print("main ends")
+    """)
+    assert outcome.ok
+    time.sleep(3)
+    assert not marker.exists() and not (tmp_path / "scratch" / "after2.txt").exists()
+
+
+def test_the_private_channel_reaches_the_grader_line_by_line(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    lines = []
+    code = "import os; f = os.fdopen(int(os.environ['DL4F_CHANNEL_FD']), 'w'); f.write('one\\ntwo\\n'); f.close()"
+    outcome = sandbox.run([sys.executable, "-c", code], scratch, sandbox.Limits(seconds=60), channel=lines.append)
+    assert outcome.ok and lines == [b"one\n", b"two\n"]

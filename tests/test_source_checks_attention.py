@@ -235,7 +235,7 @@ def _attend(x, y):
          "from keras.layers import *: import the names you use"]),
     "assignment into keras.ops": (
         "import keras\nkeras.ops.matmul = keras.ops.dot_product_attention\n" + HONEST,
-        ["assigns to keras.ops.matmul: a module of the course or of Keras must not be changed"]),
+        ["assigns to keras.ops.matmul: a module of the course or of a library (or what it holds) must not be changed"]),
 }
 
 

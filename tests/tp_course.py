@@ -100,16 +100,16 @@ def assert_autograded_clean(root: Path, tp: str, passed: str, max_seconds: float
 
 
 def assert_tp_pages(tp: str, chapter_dir: str, section: str, hidden_cells: int | None = None) -> list[dict]:
-    """The TP's page and corrected page are rendered, the student notebook is a resource linked by the page and
-    clean, the module overview links the page, and the corrected page is an executed draft whose hidden tests are
-    removed from the site (``hidden_cells`` of them, if given). Returns the entries of the sidebar section
+    """The TP's page is rendered, the student notebook is a resource linked by the page and clean, the module
+    overview links the page, and the corrected page is an executed draft (neither rendered nor in the sidebar until
+    published) whose hidden tests are removed from the page (``hidden_cells`` of them, if given). Returns the entries of the sidebar section
     ``section``'s "Travaux Pratiques" (each TP file asserts its own place there)."""
     import yaml
 
     config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
     page, corrected_page = f"{chapter_dir}/{tp}.qmd", str(assignments.CORRECTED[tp])
     render = config["project"]["render"]
-    assert page in render and corrected_page in render
+    assert page in render and corrected_page not in render  # a draft is not rendered until `dl4f tp publish`
     assert f"exercises/{tp}/{tp}.ipynb" in config["project"]["resources"]
     assert f"../../exercises/{tp}/{tp}.ipynb" in (ROOT / page).read_text()
     assert f"{tp}.qmd" in (ROOT / chapter_dir / "index.qmd").read_text()

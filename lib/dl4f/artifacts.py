@@ -7,6 +7,7 @@ the error text of every step that failed. Nothing here is trusted: the grader re
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,19 +59,24 @@ class Report:
 
     def __init__(self):
         self.steps: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
 
     def attempt(self, name: str, fn) -> bool:
         """Run ``fn()`` as step ``name``; True if it succeeded."""
+        t0 = time.perf_counter()
         try:
             self.steps[name] = fn()
             return True
         except Exception as exc:  # noqa: BLE001  (every failure is recorded, the others still run)
             self.steps[name] = "error: " + short_error(exc)
             return False
+        finally:
+            self.seconds[name] = round(time.perf_counter() - t0, 2)
 
     def write(self, out_dir: Path) -> dict[str, str]:
-        """Write ``out_dir/export.json``; return the steps."""
+        """Write ``out_dir/export.json`` (and the seconds of each step, ``export_seconds.json``); return the steps."""
         (Path(out_dir) / "export.json").write_text(json.dumps(self.steps, indent=1))
+        (Path(out_dir) / "export_seconds.json").write_text(json.dumps(self.seconds))
         return self.steps
 
 

@@ -1,27 +1,34 @@
-"""Run a submitted notebook and export its artifacts: the part of grading that runs INSIDE the sandbox.
+"""Run a submitted notebook: the part of grading that runs INSIDE the sandbox, before the grader's inputs exist.
 
-``python -m dl4f.submission_run NOTEBOOK --export MODULE`` executes every cell of ``NOTEBOOK`` in a fresh
-``python3`` kernel (a cell that fails does not stop the run, as in nbgrader), recording after each cell how it
-ended in ``cells.json``; then it runs ``MODULE.export_artifacts(globals(), "artifacts", "inputs")`` in the same
-kernel, which saves what the grader will judge (trained models in Keras's format, arrays); then it writes the
-executed notebook to ``executed.ipynb``. All paths are in the current folder (the sandbox's scratch folder).
+``python -m dl4f.submission_run NOTEBOOK --names a,b,c`` executes every cell of ``NOTEBOOK`` in a fresh
+``python3`` kernel (a cell that fails does not stop the run, as in nbgrader). After each cell it asks the kernel
+to save the notebook's objects that the TP's export reads (``--names``: functions, classes, trained models) into
+``snapshots/<name>.pkl`` (cloudpickle: the notebook's own functions and classes by value), each time a cell
+rebinds one of them or names it; after the last cell, all of them. So a kernel that dies in a late cell leaves
+the state of the notebook before that cell (``snapshot``).
 
-Nothing here decides a grade, and nothing here is trusted: the student's code runs in the same kernel and could
-change any of it. The grader only reads the files this leaves behind, as data, in a process of its own.
+The grader's problems (``inputs/``) do not exist during this run, and the export does not run here: after every
+process of this run is dead, the grader runs ``dl4f.export_run`` in a fresh sandbox that restores the snapshots,
+then receives the inputs (see there). Nothing of this run is trusted. How each cell ended (``records``) and the
+executed notebook go to the grader over a private channel (a pipe, ``$DL4F_CHANNEL_FD``) that the kernel never
+holds: this runner keeps it from the kernel (close-on-exec) and makes itself undumpable, so the student's
+processes (the kernel and what it starts, same user) can neither write to it nor read this process's memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import time
 from pathlib import Path
 
 import nbformat
 
-CELLS = "cells.json"
-EXECUTED = "executed.ipynb"
-EXPORT_ID = "dl4f-export"
+SNAPSHOTS = "snapshots"
+CONFIG = "config.json"  # in the snapshot folder: process_config() after the last cell that ended
+_last_ids: dict[str, int] = {}
 
 
 def _grade_id(cell) -> str | None:
@@ -36,25 +43,106 @@ def _error_text(exc: BaseException) -> str:
     return (lines[-1] if lines else type(exc).__name__)[:500]
 
 
-def run(notebook: Path, export: str | None, cell_timeout: int) -> list[dict]:
+def snapshot(namespace: dict, names: list[str], mentioned: list[str], folder: str, everything: bool = False) -> None:
+    """Save ``namespace[name]`` for each of ``names`` that changed, is ``mentioned`` or (``everything``) all.
+
+    Runs in the student's kernel (the runner sends the call after each cell): untrusted, best effort. A name no
+    longer defined loses its snapshot; one that cannot be pickled gets ``<name>.error`` with the reason.
+    """
+    import cloudpickle
+
+    out = Path(folder)
+    out.mkdir(exist_ok=True)
+    (out / CONFIG).write_text(json.dumps(process_config()))
+    for name in names:
+        path, error = out / f"{name}.pkl", out / f"{name}.error"
+        if name not in namespace:
+            for p in (path, error):
+                p.unlink(missing_ok=True)
+            _last_ids.pop(name, None)
+            continue
+        value = namespace[name]
+        if not everything and name not in mentioned and _last_ids.get(name) == id(value):
+            continue
+        tmp = out / f".{name}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                cloudpickle.dump(value, f)
+            tmp.replace(path)
+            error.unlink(missing_ok=True)
+        except Exception as exc:  # noqa: BLE001  (reported to the export, which reports it to the student)
+            tmp.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            error.write_text(f"{name} could not be saved after its cell: {type(exc).__name__}: {exc}"[:400])
+        _last_ids[name] = id(value)
+
+
+def process_config() -> dict:
+    """The process-wide settings of numerical libraries a cell may have changed (``jax_enable_x64``, Keras's float
+    type), which the export's fresh process must share for the notebook's functions to compute as they did."""
+    import sys
+
+    config = {}
+    if "jax" in sys.modules:
+        config["jax_enable_x64"] = bool(sys.modules["jax"].config.read("jax_enable_x64"))
+    if "keras" in sys.modules:
+        config["keras_floatx"] = str(sys.modules["keras"].config.floatx())
+    return config
+
+
+def _snapshot_cell(names: list[str], mentioned: list[str], everything: bool) -> nbformat.NotebookNode:
+    code = (f"__import__('dl4f.submission_run').submission_run.snapshot(globals(), {names!r}, {mentioned!r}, "
+            f"{SNAPSHOTS!r}, {everything!r})")
+    return nbformat.v4.new_code_cell(code)
+
+
+def _mentioned(source: str, names: list[str]) -> list[str]:
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+    return [n for n in names if n in words]
+
+
+class Channel:
+    """The private channel to the grader (a pipe fd inherited from the sandbox), or nothing when absent."""
+
+    def __init__(self):
+        fd = os.environ.pop("DL4F_CHANNEL_FD", "")
+        self.stream = None
+        if fd.isdigit():
+            os.set_inheritable(int(fd), False)  # the kernel and whatever it starts never get it
+            self.stream = os.fdopen(int(fd), "w", buffering=1)
+
+    def send(self, **message) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.write(json.dumps(message) + "\n")
+                self.stream.flush()
+            except OSError:
+                self.stream = None
+
+
+def _undumpable() -> None:
+    """``prctl(PR_SET_DUMPABLE, 0)``: processes of the same user can no longer ptrace this one or read its memory."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def run(notebook: Path, names: list[str], cell_timeout: int) -> list[dict]:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    _undumpable()
+    channel = Channel()
     nb = nbformat.read(notebook, as_version=4)
-    if export:
-        code = (f"import importlib as _il\n_il.import_module({export!r}).export_artifacts(globals(), "
-                "'artifacts', 'inputs')")
-        cell = nbformat.v4.new_code_cell(code)
-        cell.metadata["dl4f"] = {"export": True}
-        cell.id = EXPORT_ID
-        nb.cells.append(cell)
-    Path("artifacts").mkdir(exist_ok=True)
     records = [{"index": k, "grade_id": _grade_id(c), "status": "not run"} for k, c in enumerate(nb.cells)
                if c.cell_type == "code"]
     by_index = {r["index"]: r for r in records}
 
     def save():
-        Path(CELLS).write_text(json.dumps(records, indent=1))
+        channel.send(cells=records)
 
     save()
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
@@ -88,18 +176,35 @@ def run(notebook: Path, export: str | None, cell_timeout: int) -> list[dict]:
                 record["status"] = "error"
                 record["error"] = _error_text(exc)
             record["seconds"] = round(time.monotonic() - t0, 2)
+            if names and not dead:
+                _save_snapshot(client, names, _mentioned(cell.source, names), False)
             save()
-    nbformat.write(nb, EXECUTED)
+        if names and not dead:
+            _save_snapshot(client, names, names, True)
+    channel.send(executed=json.loads(nbformat.writes(nb)))
     return records
+
+
+def _save_snapshot(client, names, mentioned, everything) -> None:
+    """Run the snapshot in the kernel as a cell appended for the time of its run (nbclient writes an executed cell
+    back into the notebook at its index: never over one of the notebook's cells)."""
+    cell = _snapshot_cell(names, mentioned, everything)
+    client.nb.cells.append(cell)
+    try:
+        client.execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
+    except Exception:  # noqa: BLE001  (a kernel that refuses its snapshot keeps the previous one)
+        pass
+    finally:
+        client.nb.cells.remove(cell)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dl4f.submission_run", description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
-    parser.add_argument("--export", help="module whose export_artifacts(namespace, out_dir, inputs_dir) runs last")
+    parser.add_argument("--names", default="", help="comma-separated globals to snapshot for the export")
     parser.add_argument("--cell-timeout", type=int, default=600)
     args = parser.parse_args(argv)
-    run(args.notebook, args.export, args.cell_timeout)
+    run(args.notebook, [n for n in args.names.split(",") if n], args.cell_timeout)
     return 0
 
 

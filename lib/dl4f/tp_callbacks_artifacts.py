@@ -27,6 +27,9 @@ from dl4f.artifacts import Report
 from dl4f.artifacts import read_npz as _npz
 
 MODELS = ("model_none", "model_early_stopping", "model_reduce_lr", "model_both", "model_recorded", "model_qlike")
+# The notebook's globals the export reads: dl4f.submission_run saves them after each cell, dl4f.export_run restores them.
+NAMES = (*MODELS, "models", "histories", "history_recorded", "history_qlike", "recorder", "stopper", "make_callbacks",
+         "TrainingRecorder", "QLikeEarlyStopping")
 
 
 def stand_in(n_inputs: int, learning_rate: float):
@@ -151,6 +154,27 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
     attempt("histories", histories)
     attempt("records", records)
 
+    def grader_run():
+        """The grader's own run of the student's callbacks on the TP's task (dl4f.tp_callbacks' recipe and split):
+        the reference of the trainings' records and of the QLIKE-stopped model, instead of what the notebook kept
+        (``grader_run.json``, ``grader_qlike.keras``: the model the student's QLIKE stopping chose on validation)."""
+        import dl4f.tp_callbacks as tpc
+
+        task = tpc.load_data()
+        recorder = get("TrainingRecorder")()
+        history = tpc.train(tpc.build_model(seed=1), task, [recorder])
+        table = {"recorded": {"history": history, "records": {k: [float(v) for v in dict(recorder.history).get(k, [])]
+                                                              for k in ("learning_rate", "update_norm")}}}
+        stopper = get("QLikeEarlyStopping")((task.X_val, task.y_val), patience=tpc.PATIENCE)
+        model = tpc.build_model(seed=2)
+        history = tpc.train(model, task, [stopper])
+        table["qlike"] = {"history": history, "scores": [float(v) for v in getattr(stopper, "scores", [])]}
+        model.save(out / "grader_qlike.keras")
+        (out / "grader_run.json").write_text(json.dumps(table)[:2_000_000])
+        return "saved"
+
+    attempt("grader_run", grader_run)
+
     scripts = _npz(inputs / "scripts.npz") if (inputs / "scripts.npz").exists() else {}
     try:  # the callbacks run next: they find the scripts only in what the driver hands them
         (inputs / "scripts.npz").unlink()
@@ -165,7 +189,7 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
             weights, lrs = scripted(f"q1_{k}")
             callbacks = get("make_callbacks")(kind)
             result = drive(callbacks, weights, lrs, {"val_loss": scripts[f"q1_{k}_val_loss"],
-                                                     "loss": scripts[f"q1_{k}_val_loss"] * 0.9})
+                                                     "loss": scripts[f"q1_{k}_loss"]})
             driven.update({f"q1_{k}_{kind}_{key}": v for key, v in result.items()})
             return "driven"
         return run
@@ -183,6 +207,30 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
             driven[f"q2_{k}_epochs"] = result["epochs"]
             return "driven"
         return run
+
+    def drive_recorder_with_reduce():
+        import keras
+
+        import dl4f.tp_callbacks as tpc
+
+        weights, lrs = scripted("q2r")
+        reduce = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=tpc.LR_FACTOR, patience=tpc.LR_PATIENCE,
+                                                   min_lr=tpc.MIN_LR)
+        cb = get("TrainingRecorder")()
+        drive([cb, reduce], weights, lrs, {"val_loss": scripts["q2r_val_loss"], "loss": scripts["q2r_loss"]})
+        driven["q2r_learning_rate"] = _floats(getattr(cb, "history", {}).get("learning_rate", []))
+        return "driven"
+
+    def grader_qlike():
+        """The TP's model and recipe, stopped by the student's QLikeEarlyStopping: the grader's own run."""
+        import dl4f.tp_callbacks as tpc
+
+        data = tpc.load_data()
+        model = tpc.build_model(seed=0)
+        stopper = get("QLikeEarlyStopping")((data.X_val, data.y_val), patience=tpc.PATIENCE)
+        tpc.train(model, data, [stopper], tpc.epochs())
+        model.save(out / "grader_qlike.keras")
+        return "trained"
 
     def drive_stopper(k):
         def run():
@@ -206,5 +254,7 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
             attempt(f"TrainingRecorder_{k}", drive_recorder(k))
         for k in range(int(scripts["n_q3"])):
             attempt(f"QLikeEarlyStopping_{k}", drive_stopper(k))
+        attempt("TrainingRecorder_reduce", drive_recorder_with_reduce)
+        attempt("grader_qlike", grader_qlike)
     np.savez(out / "driven.npz", **driven)
     return report.write(out)

@@ -28,6 +28,8 @@ from dl4f.artifacts import save_keras as _save_keras
 MODELS = ("model_mlp", "model_lstm", "model_gru", "model_lstm_2layer", "model_gru_2layer")
 BUILDERS = ("build_mlp", "build_lstm", "build_gru", "build_lstm_2layer", "build_gru_2layer")
 LSTM_CLASS = "CustomLSTM"
+# The notebook's globals the export reads: dl4f.submission_run saves them after each cell, dl4f.export_run restores them.
+NAMES = (*MODELS, *BUILDERS, "model_linear", "build_linear", LSTM_CLASS)
 
 
 def _save_linear(model, path: Path) -> str:

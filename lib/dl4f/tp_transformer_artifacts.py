@@ -29,8 +29,12 @@ from dl4f.artifacts import floats as _floats
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import save_keras as _save_keras
 from dl4f.artifacts import short_error as _short_error
+from dl4f.export_facts import sublayer_classes
 from dl4f.tp_transformer import copy_weights
 
+# The notebook's globals the export reads: dl4f.submission_run saves them after each cell, dl4f.export_run restores them.
+NAMES = ("positional_encoding", "embed_inputs", "scaled_dot_product_attention", "MyMultiHeadAttention", "encoder_block",
+         "model_transformer", "model_lstm", "har_features", "model_har")
 MHA_WEIGHTS = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")  # Keras's order: kernel then bias, q, k, v, output
 
 
@@ -96,6 +100,8 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
                 query, value = p["query"].astype("float32"), p["value"].astype("float32")
                 layer = cls(num_heads=int(p["num_heads"]), key_dim=int(p["key_dim"]))
                 layer(query, value)  # builds the weights
+                if i == 0:  # run-time fact: the layers it holds (no ready-made attention inside)
+                    arrays["sublayers"] = np.array(sublayer_classes(layer) or ["none"])
                 copy_weights(layer, [p[k] for k in MHA_WEIGHTS])
                 causal = "x_future" in p
                 arrays[f"out_{i}"] = _floats(layer(query, value, use_causal_mask=causal))

@@ -6,9 +6,17 @@ a local worker process and on a Dask worker. It writes nothing outside its tempo
 (``dl4f_grading.grade``) alone writes the gradebook, the result files and the autograded notebooks.
 
 The points of each graded cell come from the TP's trusted checks (``dl4f_grading.<tp>.CELLS``), run by
-``judge.run_judge`` in a process that never ran student code, on the files the sandbox left. Whatever the
-student's code did in its own process (patched modules, input transformers, environment variables, exits),
-only those files reach the decision.
+``judge.run_judge`` in a process that never ran student code, on the files the export left. Two sandboxed runs:
+
+1. **the notebook** (``dl4f.submission_run``): its cells run without the grader's problems (``inputs/`` does not
+   exist yet); after each cell the objects the export needs are saved (``snapshots/``), so a kernel that dies in
+   a late question leaves what the earlier ones defined; how each cell ended comes over a private channel;
+2. **the export** (``dl4f.export_run``), once every process of the first run is dead: a fresh sandbox with the
+   snapshots, the grader's inputs written only now, and an empty ``artifacts/`` the notebook never saw. Nothing
+   the notebook's cells did to their process (patched modules or export helpers) exists there.
+
+Whatever the student's code did, only the export's files reach the decision. The feedback shows each verdict and
+what was wrong, never the secret inputs (``redact``); the secrets are drawn per attempt (``student_seed``).
 """
 
 from __future__ import annotations
@@ -16,12 +24,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import importlib
 import json
+import math
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -87,10 +100,20 @@ def _title(source: str) -> str:
     return "\n".join(lines) or "# Hidden test"
 
 
-def student_seed(secret: bytes, tp: str, student: str) -> int:
-    """The seed of a student's probes and tasks: secret to the students, the same at every run."""
-    digest = hmac.new(secret, f"{tp}/{student}".encode(), hashlib.sha256).digest()
+def student_seed(secret: bytes, tp: str, student: str, attempt: int | str = 0) -> int:
+    """The seed of a student's probes and tasks: secret to the students, drawn per attempt.
+
+    ``dl4f tp grade`` passes as ``attempt`` a digest of the submission's bytes (``attempt_of``): a resubmission
+    meets new secrets, and grading the same file again gives the same ones (deterministic, resumable).
+    """
+    message = f"{tp}/{student}" if attempt in (0, "", None) else f"{tp}/{student}/{attempt}"
+    digest = hmac.new(secret, message.encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:4], "big") % (2**31 - 1)
+
+
+def attempt_of(submission: bytes) -> str:
+    """The attempt of a submission: a digest of its bytes."""
+    return hashlib.sha256(submission).hexdigest()[:16]
 
 
 def grader_fingerprint() -> str:
@@ -115,36 +138,191 @@ def job_key(job: Job, fingerprint: str) -> str:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _run_in_sandbox(job: Job, settings: Settings, composed: compose.Composed, work: Path, module) -> tuple:
+def _notify(progress: Callable[[dict], None] | None, event: dict) -> None:
+    if progress is not None:
+        try:
+            progress(event)
+        except Exception:  # noqa: BLE001  (a progress display never stops a grading)
+            pass
+
+
+def _data_dir(job: Job) -> Path:
+    if job.data_dir:
+        return Path(job.data_dir)
+    from dl4f import data
+
+    return data.cache_dir()  # this worker's own cache (a Dask worker on another machine has its own)
+
+
+def _env(settings: Settings) -> dict:
+    return {"DL4F_TP_EPOCHS": str(settings.epochs)} if settings.epochs is not None else {}
+
+
+def _run_notebook(job: Job, settings: Settings, composed: compose.Composed, work: Path, names: tuple,
+                  progress: Callable[[dict], None] | None) -> tuple:
+    """First sandboxed run: the notebook's cells, without the grader's inputs. Returns (scratch, outcome, records,
+    executed notebook or None), the records and the notebook as the runner sent them over its private channel."""
     scratch = work / "scratch"
     scratch.mkdir()
     nbformat.write(composed.notebook, scratch / "submission.ipynb")
-    (scratch / "inputs").mkdir()
-    module.inputs(job.seed, scratch / "inputs")
-    env = {}
-    if settings.epochs is not None:
-        env["DL4F_TP_EPOCHS"] = str(settings.epochs)
-    argv = [sys.executable, "-m", "dl4f.submission_run", "submission.ipynb", "--export", module.EXPORT_MODULE,
+    argv = [sys.executable, "-m", "dl4f.submission_run", "submission.ipynb", "--names", ",".join(names),
             "--cell-timeout", str(settings.cell_timeout)]
-    if job.data_dir:
-        data_dir = Path(job.data_dir)
-    else:
-        from dl4f import data
+    state: dict = {"cells": [], "executed": None}
 
-        data_dir = data.cache_dir()  # this worker's own cache (a Dask worker on another machine has its own)
-    outcome = sandbox.run(argv, scratch, settings.limits, data_dir=data_dir, env=env, sandboxed=settings.sandboxed,
-                          log=work / "sandbox.log")
-    return scratch, outcome
+    def on_line(line: bytes) -> None:
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            return
+        if isinstance(message.get("cells"), list):
+            state["cells"] = [r for r in message["cells"] if isinstance(r, dict)]
+            done = sum(r.get("status") not in ("not run", "running") for r in state["cells"])
+            _notify(progress, {"phase": "running", "cell": done, "cells": len(state["cells"])})
+        if isinstance(message.get("executed"), dict):
+            state["executed"] = message["executed"]
+
+    outcome = sandbox.run(argv, scratch, settings.limits, data_dir=_data_dir(job), env=_env(settings),
+                          sandboxed=settings.sandboxed, log=work / "sandbox.log", channel=on_line)
+    executed = None
+    if state["executed"] is not None:
+        try:
+            executed = nbformat.from_dict(state["executed"])
+        except Exception:  # noqa: BLE001  (a malformed notebook: the feedback shows the composed one)
+            executed = None
+    return scratch, outcome, state["cells"], executed
 
 
-def _cell_records(scratch: Path) -> list[dict]:
+def _copy_snapshots(scratch: Path, target: Path, max_mb: int) -> None:
+    """Copy the snapshot files the first run left (regular files, never links) into ``target``."""
+    target.mkdir(parents=True)
+    source = scratch / "snapshots"
+    if source.is_symlink() or not source.is_dir():
+        return
+    for path in sorted(source.iterdir())[:200]:
+        if not (path.name.endswith((".pkl", ".error")) or path.name == "config.json") or path.name.startswith("."):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > max_mb * 2**20:
+                continue
+            with open(target / path.name, "wb") as out:
+                shutil.copyfileobj(f, out)
+
+
+def _export(job: Job, settings: Settings, module, work: Path, scratch: Path) -> tuple:
+    """Second sandboxed run, after every process of the first is dead: restore the snapshots, write the grader's
+    inputs, export into an empty folder. Returns (artifacts folder, outcome, the secrets of the inputs)."""
+    folder = work / "export"
+    _copy_snapshots(scratch, folder / "snapshot", settings.limits.file_mb)
+    secrets = module.inputs(job.seed, folder / "inputs")
+    (folder / "artifacts").mkdir()
+    limits = settings.limits
+    # the export calls every answer on the grader's inputs (trainings included) from a cold start: twice a cell's time
+    limits = sandbox.Limits(seconds=min(limits.seconds, max(120.0, 2.0 * settings.cell_timeout)),
+                            memory_gb=limits.memory_gb, processes=limits.processes, file_mb=limits.file_mb)
+    argv = [sys.executable, "-m", "dl4f.export_run", "--export", module.EXPORT_MODULE]
+    outcome = sandbox.run(argv, folder, limits, data_dir=_data_dir(job), env=_env(settings),
+                          sandboxed=settings.sandboxed, log=work / "export.log")
+    return folder / "artifacts", outcome, secrets
+
+
+def _step_seconds(artifacts: Path) -> dict[str, float]:
+    """The seconds of each export step, as the export reported them (for the benchmarks only: decides nothing)."""
     from dl4f_grading import keras_artifacts as art
 
     try:
-        records = art.read_json(scratch, "cells.json")
-        return records if isinstance(records, list) else []
-    except AssertionError:
-        return []
+        table = art.read_json(artifacts, "export_seconds.json")
+    except Exception:  # noqa: BLE001  (missing or malformed: nothing to show)
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    return {str(k)[:60]: round(float(v), 2) for k, v in list(table.items())[:50] if isinstance(v, (int, float))}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Feedback that teaches, not leaks: what was wrong, never the secret inputs.
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.]*\d)")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
+_LIST = re.compile(r"\[\s*-?\d[^\[\]]*\]")
+_EXPECTED = re.compile(r"(?:\b(?:expected|optimum is|should be|reference is|the grader's is):?\s+(?P<n>-?\d[\d.eE+-]*)"
+                       r"|(?P<n2>-?\d[\d.eE+-]*)\s+expected\b)")
+MAX_SECRET_ARRAY = 64  # arrays of the secrets up to this size hold scalars a message could print
+
+
+def _secret_scalars(secrets) -> tuple[set[int], set[float], set[str]]:
+    import numpy as np
+
+    ints, floats, texts = set(), set(), set()
+
+    def visit(value, key):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                visit(v, str(k))
+        elif isinstance(value, (list, tuple)):
+            for v in value[:MAX_SECRET_ARRAY * 4]:
+                visit(v, key)
+        elif isinstance(value, np.ndarray):
+            if value.ndim == 1 and value.size >= 2:  # a secret vector's length is a secret size (assets, units)
+                ints.add(int(value.size))
+            if value.size <= MAX_SECRET_ARRAY:
+                for v in value.reshape(-1).tolist():
+                    visit(v, key)
+        elif isinstance(value, (bool, np.bool_)):
+            return
+        elif isinstance(value, (int, np.integer)):
+            ints.add(int(value))
+        elif isinstance(value, (float, np.floating)) and math.isfinite(float(value)):
+            f = float(value)
+            if f.is_integer():
+                ints.add(int(f))
+            else:
+                floats.add(f)
+            if "log" in key and abs(f) < 30:  # a secret given by its logarithm (learning rates): its value too
+                floats.add(10.0 ** f)
+        elif isinstance(value, (str, np.str_, np.datetime64)):
+            texts.add(str(value)[:10] if isinstance(value, np.datetime64) else str(value))
+        elif hasattr(value, "isoformat"):
+            texts.add(value.isoformat()[:10])
+    visit(secrets, "")
+    return ints, floats, texts
+
+
+def redact(message: str, secrets) -> str:
+    """``message`` without the secret inputs: every date, every list of numbers, and every number equal to a
+    value of the secrets (integers from 2 up; floats at the precision printed) becomes ``<secret>``."""
+    ints, floats, texts = _secret_scalars(secrets)
+    out = _DATE.sub("<secret date>", message)
+    out = _LIST.sub("[<secret values>]", out)
+    out = _EXPECTED.sub(lambda m: m.group(0).replace(m.group("n") or m.group("n2"), "<secret>"), out)  # the grader's
+    # secret words: dates, tickers (a secret choice of assets); not the lowercase names of code (activations)
+    for text in sorted((t for t in texts if len(t) >= 2 and (t.isupper() or any(c.isdigit() for c in t))),
+                       key=len, reverse=True):
+        out = re.sub(rf"(?<![\w.^]){re.escape(text)}(?!\w)", "<secret>", out)
+
+    def number(match: re.Match) -> str:
+        token = match.group(0)
+        value = float(token)
+        if value.is_integer() and "." not in token and "e" not in token.lower():
+            return "<secret>" if abs(int(value)) >= 2 and int(value) in ints else token
+        # a secret rounded to the printed precision (3 significant digits at least: "below 0.15" stays), or equal
+        half_ulp = 0.5 * 10.0 ** _exponent(token) if _significant(token) >= 3 else 0.0
+        return "<secret>" if any(abs(value - f) <= max(half_ulp * 1.0001, 1e-12 * abs(f)) for f in floats) else token
+    return _NUMBER.sub(number, out)
+
+
+def _significant(token: str) -> int:
+    return len(token.lower().partition("e")[0].replace("-", "").replace(".", "").lstrip("0"))
+
+
+def _exponent(token: str) -> int:
+    """The place of the last printed digit of ``token`` (``0.0312`` -> -4, ``3.1e-05`` -> -6)."""
+    mantissa, _, exp = token.lower().partition("e")
+    digits = mantissa.partition(".")[2]
+    return (int(exp) if exp else 0) - len(digits)
 
 
 def _describe_stop(outcome: sandbox.Outcome, records: list[dict], settings: Settings) -> tuple[str, str]:
@@ -223,7 +401,11 @@ def autograded_notebook(composed_nb, executed: nbformat.NotebookNode | None, sou
         text = (f"{'PASSED' if verdict['passed'] else 'FAILED'} ({verdict['points']:g}/{verdict['max']:g} points): "
                 f"{verdict['message']}\n")
         output = nbformat.v4.new_output("stream", name="stdout" if verdict["passed"] else "stderr", text=text)
-        if cell_info["hidden"]:
+        if cell_info["hidden"] and gid in position:  # the release keeps the cell (its visible part): once
+            cell = nb.cells[position[gid]]
+            cell.source = (cell.source.rstrip() or cell_info["title"]) + "\n# (hidden test: run by the grader)"
+            cell.outputs = [*cell.get("outputs", []), output]
+        elif cell_info["hidden"]:
             cell = nbformat.v4.new_code_cell(cell_info["title"] + "\n# (hidden test: run by the grader)")
             cell.metadata["nbgrader"] = dict(source_cells[gid].metadata["nbgrader"])
             cell.outputs = [output]
@@ -242,8 +424,13 @@ def autograded_notebook(composed_nb, executed: nbformat.NotebookNode | None, sou
     return nb
 
 
-def grade_submission(job: Job | dict) -> dict:
-    """Grade one submission (see the module docstring). Returns ``{"result": ..., "autograded": nb JSON or None}``."""
+def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = None) -> dict:
+    """Grade one submission (see the module docstring). Returns ``{"result": ..., "autograded": nb JSON or None}``.
+
+    ``progress`` (optional) is called, best effort, with ``{"phase": "running", "cell": k, "cells": n}`` as the
+    notebook's cells end, then ``{"phase": "exporting"}``, ``{"phase": "judging"}`` and ``{"phase": "done"}``. It is
+    for display only: nothing it is told decides a grade.
+    """
     if isinstance(job, dict):
         job = Job(**job)
     settings = Settings.from_dict(job.settings)
@@ -265,35 +452,41 @@ def grade_submission(job: Job | dict) -> dict:
         return {"result": result, "autograded": nbformat.writes(nb)}
     composed = compose.compose(release, submission)
     result["notes"] = composed.notes
+    names = tuple(importlib.import_module(module.EXPORT_MODULE).NAMES)
     work = Path(tempfile.mkdtemp(prefix=f"dl4f-grade-{job.student}-"))
     try:
-        scratch, outcome = _run_in_sandbox(job, settings, composed, work, module)
+        scratch, outcome, records, executed = _run_notebook(job, settings, composed, work, names, progress)
         result["seconds"]["run"] = round(outcome.seconds, 1)
         result["peak_memory_gb"] = round(outcome.peak_memory_gb, 2)
-        records = _cell_records(scratch)
         result["status"], result["detail"] = _describe_stop(outcome, records, settings)
-        result["cell_errors"] = [r for r in records if isinstance(r, dict) and r.get("status") not in ("ok",)][:50]
+        result["cell_errors"] = [r for r in records if r.get("status") not in ("ok",)][:50]
+        _notify(progress, {"phase": "exporting"})
         t1 = time.monotonic()
+        artifacts, exported, secrets = _export(job, settings, module, work, scratch)
+        result["seconds"]["export"] = round(exported.seconds, 1)
+        result["seconds"]["export_steps"] = _step_seconds(artifacts)
+        if not exported.ok:
+            result["notes"].append(f"the export of your answers on the grader's inputs ended early ({exported.status}): "
+                                   "the answers it had not reached are not graded")
+        _notify(progress, {"phase": "judging"})
+        t2 = time.monotonic()
         quick = settings.epochs is not None and settings.epochs < module.RECIPE_EPOCHS
         source_text = source_checks.notebook_code(compose.code_cells(composed))
-        verdicts = judge.run_judge({"tp": job.tp, "artifacts": str(scratch / "artifacts"), "source": source_text,
-                                    "seed": job.seed, "quick": quick, "cells": [c["grade_id"] for c in graded]}, work)
-        result["seconds"]["judge"] = round(time.monotonic() - t1, 1)
+        verdicts = judge.run_judge({"tp": job.tp, "artifacts": str(artifacts), "source": source_text,
+                                    "seed": job.seed, "quick": quick, "cells": [c["grade_id"] for c in graded],
+                                    "answers": composed.answers}, work)
+        result["seconds"]["judge"] = round(time.monotonic() - t2, 1)
+        result["seconds"]["export_and_judge"] = round(time.monotonic() - t1, 1)
         for c in graded:
             v = verdicts.get(c["grade_id"], {"passed": False, "message": "not checked"})
             passed = bool(v.get("passed")) is True
+            message = redact(str(v.get("message", "")), secrets)[:1000]
             result["cells"][c["grade_id"]] = {"passed": passed, "points": c["points"] if passed else 0.0,
-                                              "max": c["points"], "message": str(v.get("message", ""))[:1000]}
+                                              "max": c["points"], "message": message}
         result["score"] = sum(v["points"] for v in result["cells"].values())
-        executed = None
-        try:
-            from dl4f_grading import keras_artifacts as art
-
-            executed = nbformat.read(art.regular_file(scratch, "executed.ipynb", max_mb=60), as_version=4)
-        except Exception:  # noqa: BLE001  (a run that died writes no executed notebook)
-            executed = None
         nb = autograded_notebook(composed.notebook, executed, source, result)
         result["seconds"]["total"] = round(time.monotonic() - t0, 1)
+        _notify(progress, {"phase": "done"})
         return {"result": result, "autograded": nbformat.writes(nb)}
     finally:
         if os.environ.get("DL4F_GRADING_KEEP"):

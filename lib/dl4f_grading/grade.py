@@ -9,7 +9,8 @@ writes what is recorded: ``grades/<tp>/<student>.json`` (the result, with the ke
 
 Resumable: a submission whose key (its bytes, the TP's notebooks, the settings, the grading code) matches its
 recorded result is skipped. Results do not depend on the number of workers: every run of a submission starts
-from the same files with the same seeds.
+from the same files with the same seeds. The seed of a submission's secret inputs depends on the student, the TP
+and the attempt (a digest of the submission's bytes): a resubmission meets new secrets.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def grade_class(root: Path, tp: str, *, settings: engine.Settings | None = None,
     todo, skipped = [], []
     for student, path in submissions(root, tp, students).items():
         raw = path.read_bytes() if path.is_file() else b""
-        job = engine.Job(tp, student, raw, source, release, settings.as_dict(), engine.student_seed(secret, tp, student))
+        # secrets drawn per attempt: a resubmission meets new ones, the same file gets the same ones again
+        seed = engine.student_seed(secret, tp, student, attempt=engine.attempt_of(raw))
+        job = engine.Job(tp, student, raw, source, release, settings.as_dict(), seed)
         key = engine.job_key(job, fingerprint)
         recorded = _recorded_key(root, tp, student) == key
         if not force and recorded and (root / "autograded" / student / tp / f"{tp}.ipynb").exists():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -37,14 +36,9 @@ def main(argv=None) -> int:
     request = json.loads(Path(argv[0]).read_text())
     module = tp_module(request["tp"])
     results = module.judge(Path(request["artifacts"]), request["source"], int(request["seed"]),
-                           bool(request["quick"]), list(request["cells"]))
+                           bool(request["quick"]), list(request["cells"]), answers=request.get("answers"))
     Path(request["out"]).write_text(json.dumps(results, indent=1))
     return 0
-
-
-def _limits():
-    mem = JUDGE_MEMORY_GB * 1024**3
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 
 
 def run_judge(request: dict, folder: Path) -> dict:
@@ -54,8 +48,10 @@ def run_judge(request: dict, folder: Path) -> dict:
     req.write_text(json.dumps({**request, "out": str(out)}))
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     try:
-        proc = subprocess.run([sys.executable, "-m", "dl4f_grading.judge", str(req)], capture_output=True, text=True,
-                              timeout=JUDGE_SECONDS, env=env, preexec_fn=_limits)
+        # the memory cap by prlimit, not a preexec_fn: forking a process where JAX's threads run can deadlock
+        proc = subprocess.run(["prlimit", f"--as={JUDGE_MEMORY_GB * 1024**3}", "--", sys.executable, "-m",
+                               "dl4f_grading.judge", str(req)], capture_output=True, text=True,
+                              timeout=JUDGE_SECONDS, env=env)
         if proc.returncode == 0 and out.exists():
             return json.loads(out.read_text())
         reason = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]

@@ -19,10 +19,14 @@ SEED = 0  # the instructor's run uses fixed probes; students' runs use a secret 
 
 
 def _source(namespace: dict) -> str:
+    """The code the notebook ran, less the instructor's own hidden-test cells (they call ``hidden_test(...,
+    globals())`` on purpose, which the rules refuse in a student's code)."""
     from dl4f_grading import source_checks
 
     history = namespace.get("In")
-    return source_checks.notebook_code([s for s in history if isinstance(s, str)]) if isinstance(history, list) else ""
+    if not isinstance(history, list):
+        return ""
+    return source_checks.notebook_code([s for s in history if isinstance(s, str) and "BEGIN HIDDEN TESTS" not in s])
 
 
 def hidden_test(grade_id: str, namespace: dict, tp: str = "tp-rnn", *, quick: bool | None = None) -> None:

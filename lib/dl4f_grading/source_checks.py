@@ -43,6 +43,11 @@ SCOPE_ESCAPES = frozenset({"globals", "locals", "vars"})
 STAR_IMPORT_ROOTS = ("keras", "dl4f", "tensorflow", "torch")  # ``from <root>... import *`` is a problem
 _SENSITIVE_ROOTS = ("dl4f", "tensorflow", "tf_keras", "torch", "flax")
 _SAFE_DUNDERS = frozenset({"__version__", "__name__", "__doc__", "__file__"})
+# Keras's ways to make a layer, a function or a model from its name or its configuration (a string hides the class)
+DESERIALIZERS = frozenset({"deserialize", "deserialize_keras_object", "get_registered_object", "model_from_json",
+                           "model_from_config", "model_from_yaml"})
+_DESERIALIZER_ROOTS = ("keras", "tensorflow", "tf_keras")
+_SETTINGS = ("pandas.options.", "matplotlib.rcParams", "matplotlib.pyplot.rcParams", "numpy.seterr")  # display settings
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Rules:
     task: str
     name_prefixes: tuple[str, ...] = ()
     sensitive_modules: tuple[str, ...] = ()
+    source_wide: bool = True  # forbidden things renamed or subclassed anywhere in the notebook are problems too
 
     def __post_init__(self):
         if not self.task or not isinstance(self.task, str):
@@ -254,9 +260,11 @@ class _Module:
 
 
 def _dynamic_problems(mod: _Module, node, strict: bool, owner: str) -> list[str]:
-    """Dynamic access in ``node``: always getattr/vars/__dict__ on modules, eval/exec/__import__/importlib;
-    with ``strict`` (code an entry reaches) also globals()/locals()/vars() and sys.modules. ``owner``: what is
-    graded (``CustomLSTM``), named in the messages."""
+    """Dynamic access in ``node``: always getattr/vars/__dict__ on modules, eval/exec/compile/__import__/importlib,
+    ``globals()``/``locals()``/``vars()`` without argument, ``sys.modules``, Keras's deserializers (an object made
+    from a string: ``keras.layers.deserialize``...), and assignments to attributes of imported modules and of what
+    they hold; with ``strict`` (code an entry reaches) also getattr/hasattr/setattr with a computed name on any
+    object. ``owner``: what is graded (``CustomLSTM``), named in the messages."""
     rules = mod.rules
     problems = []
     for sub in ast.walk(node):
@@ -264,19 +272,24 @@ def _dynamic_problems(mod: _Module, node, strict: bool, owner: str) -> list[str]
             fname = sub.func.id
             if fname in DYNAMIC_CALLS and fname not in mod.defs:
                 problems.append(f"{fname}(...) runs code built at run time: not allowed in the grading of {owner}")
-            elif fname in ("getattr", "hasattr", "setattr") and sub.args:
+            elif fname in ("getattr", "hasattr", "setattr", "delattr") and sub.args and fname not in mod.defs:
                 target = mod.qualify(sub.args[0])
                 name = sub.args[1] if len(sub.args) > 1 else None
                 literal = isinstance(name, ast.Constant) and isinstance(name.value, str)
-                if target and rules.sensitive(target) and (
-                        fname == "setattr" or not literal or rules.forbidden_name(name.value)):
-                    what = repr(name.value) if literal else "a computed name"
+                what = repr(name.value) if literal else "a computed name"
+                if target and (rules.sensitive(target) or fname in ("setattr", "delattr")) and (
+                        fname in ("setattr", "delattr") or not literal or rules.forbidden_name(name.value)):
                     problems.append(f"{fname}({target}, {what}): use the module's attributes by their names, "
                                     "do not change them")
+                elif strict and not literal:
+                    problems.append(f"{fname}({ast.unparse(sub.args[0])[:40]}, {what}) in the code of {owner}: "
+                                    "refer to attributes by their names")
             elif fname == "vars" and sub.args and mod.qualify(sub.args[0]) and rules.sensitive(mod.qualify(sub.args[0])):
                 problems.append(f"vars({mod.qualify(sub.args[0])}): access the module's attributes by their names")
-            elif strict and fname in SCOPE_ESCAPES and not sub.args and fname not in mod.defs:
-                problems.append(f"{owner}'s code calls {fname}(): refer to names directly")
+            elif fname in SCOPE_ESCAPES and not sub.args and fname not in mod.defs:
+                problems.append(f"{fname}() looks names up at run time: refer to names directly")
+            elif mod.imports.get(fname, "").split(".")[-1] in DESERIALIZERS:
+                problems.append(f"{mod.imports[fname]} makes an object from its name: build it by its class")
         elif isinstance(sub, ast.Attribute):
             qualified = mod.qualify(sub)
             if qualified:
@@ -286,10 +299,14 @@ def _dynamic_problems(mod: _Module, node, strict: bool, owner: str) -> list[str]
                 elif rules.sensitive(qualified) and any(p.startswith("__") and p not in _SAFE_DUNDERS
                                                         for p in qualified.split(".")[1:]):
                     problems.append(f"{qualified}: access the module's attributes by their names")
-                elif strict and qualified.startswith("sys.modules"):
+                elif qualified.startswith("sys.modules"):
                     problems.append("sys.modules: import modules with import statements")
-                elif isinstance(sub.ctx, (ast.Store, ast.Del)) and rules.sensitive(qualified):
-                    problems.append(f"assigns to {qualified}: a module of the course or of Keras must not be changed")
+                elif root in _DESERIALIZER_ROOTS and sub.attr in DESERIALIZERS:
+                    problems.append(f"{qualified} makes an object from its name: build it by its class")
+                elif isinstance(sub.ctx, (ast.Store, ast.Del)) and "." in qualified and not qualified.startswith(
+                        _SETTINGS):
+                    problems.append(f"assigns to {qualified}: a module of the course or of a library (or what it "
+                                    "holds) must not be changed")
         elif isinstance(sub, ast.Name) and mod.imports.get(sub.id, "").split(".")[0] == "importlib":
             problems.append("importlib: import modules with import statements")  # import_module(...) imported
     if not strict and any(path.split(".")[0] == "importlib" for path in mod.imports.values()):
@@ -339,10 +356,10 @@ def _free_loads(node, bound=frozenset()):
                      *[d for d in child.args.kw_defaults if d is not None]]
             for sub in outer:
                 yield from _free_loads(ast.Expression(body=sub), bound)
-            body = child.body if isinstance(child.body, list) else [child.body]
+            body = child.body if isinstance(child.body, list) else [ast.Expr(child.body)]
             local = set(bound) | _arg_names(child.args) | _stored_names(body)
-            for stmt in body:
-                yield from _free_loads(stmt, frozenset(local))
+            # the body as a module: a nested def among its statements is itself a scope (its arguments are local)
+            yield from _free_loads(ast.Module(body=body, type_ignores=[]), frozenset(local))
         elif isinstance(child, ast.ClassDef):
             for sub in [*child.bases, *(k.value for k in child.keywords), *child.decorator_list]:
                 yield from _free_loads(ast.Expression(body=sub), bound)
@@ -421,14 +438,21 @@ def _unique(items):
 def _entry_definitions(mod: _Module, name: str, class_only: bool) -> list[ast.AST]:
     """The module-level ``def``/``class`` statements named ``name`` (only ``class`` with ``class_only``)."""
     kinds = ast.ClassDef if class_only else (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    return [n for n in _module_statements(mod.tree.body) if isinstance(n, kinds) and n.name == name]
+    found = []
+    for n in _module_statements(mod.tree.body):
+        if isinstance(n, kinds) and n.name == name:
+            found.append(n)
+        elif not class_only and isinstance(n, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in n.targets):
+            found.append(n)  # a function made by an expression (``grad_fn = jax.jit(jax.grad(f))``)
+    return found
 
 
 def _source_wide_problems(mod: _Module, owner: str) -> list[str]:
     """Evasions anywhere in the module: forbidden things renamed or subclassed, star imports, dynamic access."""
     rules = mod.rules
-    problems = list(mod.renamed)
-    for node in ast.walk(mod.tree):
+    problems = list(mod.renamed) if rules.source_wide else []
+    for node in ast.walk(mod.tree) if rules.source_wide else ():
         if isinstance(node, ast.ClassDef):
             for base in node.bases:
                 qualified = mod.qualify(base)

@@ -17,6 +17,12 @@ from the files of a sandboxed run (``dl4f.tp_intro_artifacts``) and the student'
   ``keras.optimizers.SGD`` and ``shuffle=False`` (``tests/test_grade_tp_intro.py`` checks that equality);
   a static reading: ``fit_by_hand`` uses JAX's gradient and never calls ``fit``.
 
+Every cell of a question, its visible test included, is first judged with the question's rules
+(``QUESTIONS``, ``dl4f_grading.rules``): NumPy only in Question 1, no ready-made ``Dense`` in Question 4 (read from
+the source, and from the layers ``MyDense`` holds at run time), JAX's gradient without ``fit`` and without callback
+into Python (its jaxpr, traced in the sandbox) in Question 5; names resolved at run time anywhere send the notebook
+to the instructor's review; with the answer cells known, each answer counts only in its own cell.
+
 ``inputs(seed, folder)`` makes the files the sandbox receives; ``judge(...)`` returns, per graded cell, a verdict.
 """
 
@@ -31,7 +37,9 @@ import numpy as np
 
 from dl4f import evaluation
 from dl4f_grading import keras_artifacts as art
+from dl4f_grading import rules
 from dl4f_grading.cells import decide
+from dl4f_grading.source_checks import Rules
 
 ASSIGNMENT = "tp-intro"
 EXPORT_MODULE = "dl4f.tp_intro_artifacts"
@@ -50,8 +58,26 @@ R2_THRESHOLDS = {"Linear regression": 0.29, "MLP": 0.07, "MLP + VIX": 0.07}
 QUICK_R2_THRESHOLDS = {"Linear regression": 0.29, "MLP": -1.23, "MLP + VIX": -0.88}
 
 PUBLIC_SEED = 20240101  # the visible tests' probes: the same for every student
-FRAMEWORK_NAMES = frozenset({"keras", "jax", "jnp", "tf", "tensorflow", "torch", "ops", "layers", "Dense"})
 GRADIENT_NAMES = frozenset({"grad", "value_and_grad"})
+
+# The rules of each question, for every one of its graded cells, visible tests included (dl4f_grading.rules).
+_ANY = Rules(names=frozenset(), modules=(), task="write the answer in its cell")
+NUMPY_ONLY = Rules(names=frozenset({"Dense"}), modules=("keras", "jax", "tensorflow", "tf_keras", "torch", "flax",
+                                                        "dl4f", "sklearn", "scipy"),
+                   task="write the forward pass with NumPy only", source_wide=False)
+OWN_DENSE = Rules(names=frozenset({"Dense", "EinsumDense"}), modules=("keras.src.layers.core",),
+                  task="compute x W + b yourself")
+OWN_LOOP = Rules(names=frozenset(), modules=("dl4f", "sklearn", "torch", "tensorflow", "optax"),
+                 task="train with JAX's gradient yourself", source_wide=False)
+Q1 = rules.Question(("mlp_forward",), NUMPY_ONLY, "q1_answer")
+Q2 = rules.Question(("build_mlp",), _ANY, "q2_answer")
+Q3 = rules.Question(("vix_before", "build_two_inputs"), _ANY, "q3_answer")
+Q4 = rules.Question(("MyDense",), OWN_DENSE, "q4_answer", layer_classes=("MyDense",))
+Q5_GRADS = rules.Question(("loss_and_grads",), OWN_LOOP, "q5_answer")
+Q5_FIT = rules.Question(("loss_and_grads", "fit_by_hand"), OWN_LOOP, "q5_answer",
+                        attributes=frozenset({"fit", "train_on_batch", "fit_generator"}),
+                        required=((GRADIENT_NAMES, "use JAX's gradient (jax.value_and_grad), directly or via a helper"),))
+QUESTIONS = {"q1": Q1, "q2": Q2, "q3": Q3, "q4": Q4, "q5_tests": Q5_GRADS, "q5_gradient": Q5_GRADS, "q5": Q5_FIT}
 _PASSIVE = ("InputLayer", "Flatten", "Dropout")
 
 
@@ -205,6 +231,7 @@ class Context:
     source: str
     secrets: dict
     quick: bool
+    answers: dict | None = None  # grade id -> the student's answer cell (None: not known)
 
     def __post_init__(self):
         self.files = art.ArtifactCache(self.artifacts)
@@ -229,14 +256,6 @@ class Context:
 
     def threshold(self, name: str) -> float:
         return (QUICK_R2_THRESHOLDS if self.quick else R2_THRESHOLDS)[name]
-
-
-def _names(ctx: Context, entry: str, what: str) -> set[str]:
-    from dl4f_grading.tp_optimization import reached_names
-
-    names = reached_names(ctx.source, entry)
-    assert names is not None, f"{what} is not defined in the notebook"
-    return names
 
 
 def _predict(model, inputs) -> np.ndarray:
@@ -271,9 +290,7 @@ def _q1_forward(ctx):
 
 
 def _q1_numpy(ctx):
-    used = sorted(_names(ctx, "mlp_forward", "mlp_forward") & FRAMEWORK_NAMES)
-    assert not used, f"mlp_forward must be written with NumPy only, but reaches {', '.join(used)}"
-    _check_forward(ctx, public=False)
+    _check_forward(ctx, public=False)  # NumPy only: the question's rules, checked for every Question 1 cell
     return "mlp_forward is NumPy only"
 
 
@@ -378,6 +395,13 @@ def _q3_model(model, what: str, window: int, hidden: int) -> None:
 
 
 def _q3_tests(ctx):
+    # The visible test's own assertion: a Monday's forecast uses Friday's close (checked on the grader's Mondays).
+    task = ctx.secrets["vix"]
+    mondays = np.flatnonzero((task["queries"].day_of_week == 0) & np.isfinite(task["expected"]))
+    got = _array(ctx.npz("q3.npz"), "values", task["expected"].shape, "vix_before on the grader's dates")
+    wrong = [k for k in mondays if not np.isclose(got[k], task["expected"][k], rtol=1e-12, atol=0)]
+    assert not wrong, (f"vix_before: on Monday {task['queries'][wrong[0]].date()} it does not return the previous "
+                       "trading day's close: use the last VIX close strictly before the date")
     assert len(ctx.model("model_vix").inputs) == 2, "model_vix must have two inputs"
     floor = min(0.0, ctx.threshold("MLP + VIX"))
     assert vix_r2(ctx) > floor, f"model_vix should beat the mean forecast (R² > {floor:g})"
@@ -442,19 +466,22 @@ def _check_dense(ctx: Context, public: bool, keys=("out",)) -> float:
 def _own_dense(ctx: Context) -> None:
     import ast
 
-    names = _names(ctx, "MyDense", "MyDense")
-    assert "Dense" not in names and "EinsumDense" not in names, "MyDense must compute x W + b itself, not use Dense"
+    # Static rules (no Dense under any name, a Layer subclass) are the question's; here the run-time fact: the
+    # layers MyDense holds, as built in the sandbox.
+    configs = art.read_json(ctx.artifacts, "q4_config.json")
+    held = [c for k, v in (configs.items() if isinstance(configs, dict) else ()) if k.startswith("sublayers_")
+            and isinstance(v, list) for c in v]
+    problems = rules.sublayer_problems(held, OWN_DENSE.names, "MyDense")
+    assert not problems, "; ".join(problems)
     tree = ast.parse(ctx.source)
     cls = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MyDense"][-1]
-    bases = {ast.unparse(b) for b in cls.bases}
-    assert bases & {"keras.layers.Layer", "layers.Layer", "Layer", "keras.Layer"}, (
-        f"MyDense must subclass keras.layers.Layer, subclasses {', '.join(sorted(bases)) or 'nothing'}")
     methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
     missing = sorted({"build", "call", "get_config"} - methods)
     assert not missing, f"MyDense must define {', '.join(missing)}"
 
 
 def _q4_tests(ctx):
+    _own_dense(ctx)
     err = _check_dense(ctx, public=True)
     return f"MyDense equals activation(x W + b) on the notebook's sizes (max error {err:.1e})"
 
@@ -477,7 +504,7 @@ def _q4_config(ctx):
         assert config.get("units") == p["W1"].shape[1], (
             f"get_config must hold units={p['W1'].shape[1]}, holds {config.get('units')!r}")
         assert "activation" in config, "get_config must hold the activation"
-    assert any(k != "0" for k in configs), "get_config: no configuration on the grader's probes"
+    assert any(k.isdigit() and k != "0" for k in configs), "get_config: no configuration on the grader's probes"
     _check_dense(ctx, public=False, keys=("config_out",))
     return "get_config holds units and activation, and from_config rebuilds an equal layer"
 
@@ -492,9 +519,16 @@ def _q4_save(ctx):
 # Question 5: the training loop by hand
 
 
+def _no_callback(arrays: dict) -> None:
+    if "primitives" in arrays:  # run-time fact: loss_and_grads traced by jax.make_jaxpr in the sandbox
+        problems = rules.callback_problems(arrays["primitives"].tolist(), "loss_and_grads")
+        assert not problems, "; ".join(problems)
+
+
 def _check_gradients(ctx: Context, public: bool) -> str:
     task = ctx.secrets["train"]
     arrays = ctx.npz("q5.npz")
+    _no_callback(arrays)
     worst = 0.0
     for k in range(int(task["n_grad_probes"])):
         if (k == 0) != public:
@@ -519,11 +553,9 @@ def _q5_gradient(ctx):
 
 
 def _q5_matches_fit(ctx):
-    names = _names(ctx, "fit_by_hand", "fit_by_hand")
-    assert not names & {"fit", "train_on_batch"}, "fit_by_hand must train by itself, without calling fit"
-    assert names & GRADIENT_NAMES, "fit_by_hand must use JAX's gradient (jax.value_and_grad), directly or via a helper"
     task = ctx.secrets["train"]
     arrays = ctx.npz("q5.npz")
+    _no_callback(arrays)
     weights, losses = sgd_reference(task)
     got = _array(arrays, "losses", losses.shape, f"fit_by_hand: one loss per epoch ({len(losses)} epochs)")
     _close(got, losses, "fit_by_hand: the epoch losses (mean over the epoch's samples)", GRADIENT_THRESHOLD)
@@ -536,15 +568,18 @@ def _q5_matches_fit(ctx):
     return f"fit_by_hand reaches model.fit's weights and losses (max error {worst:.1e}; losses {np.round(losses, 4)})"
 
 
-CELLS: dict[str, Callable[[Context], str]] = {
+_CHECKS: dict[str, Callable[[Context], str]] = {
     "q1_tests": _q1_tests, "q1_forward": _q1_forward, "q1_numpy": _q1_numpy,
     "q2_tests": _q2_tests, "q2_structure": _q2_structure, "q2_r2": _q2_r2,
     "q3_tests": _q3_tests, "q3_alignment": _q3_alignment, "q3_structure": _q3_structure, "q3_r2": _q3_r2,
     "q4_tests": _q4_tests, "q4_equals_dense": _q4_equals_dense, "q4_config": _q4_config, "q4_save": _q4_save,
     "q5_tests": _q5_tests, "q5_gradient": _q5_gradient, "q5_matches_fit": _q5_matches_fit,
 }
+CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
 
-def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str]) -> dict[str, dict]:
-    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick), cells)
+def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
+          answers: dict | None = None) -> dict[str, dict]:
+    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
+    ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
+    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick, answers), cells)

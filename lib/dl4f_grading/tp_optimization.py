@@ -19,7 +19,6 @@ grading note):
 
 from __future__ import annotations
 
-import ast
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from dl4f_grading import keras_artifacts as art
+from dl4f_grading import rules
 from dl4f_grading.cells import decide
+from dl4f_grading.source_checks import Rules
 
 ASSIGNMENT = "tp-optimization"
 EXPORT_MODULE = "dl4f.tp_optimization_artifacts"
@@ -219,6 +220,7 @@ class Context:
     artifacts: Path
     source: str
     secrets: dict
+    answers: dict | None = None  # grade id -> the student's answer cell (None: not known)
 
     def __post_init__(self):
         self.files = art.ArtifactCache(self.artifacts)
@@ -350,7 +352,6 @@ def _check_timings(ctx) -> None:
 
 def _q3_tests(ctx):
     _check_timings(ctx)
-    _q3_uses_jax(ctx)
     msg = _check_max_sharpe(ctx, "max_sharpe_jax.npz", "max_sharpe_jax", public=True)
     return msg + "; the timing table has 5, 10 and 20 assets"
 
@@ -369,11 +370,24 @@ def _q3_parametrisation(ctx):
     for j in range(m):
         check_weights(W[j], f"weights_from_params(theta) for a random theta of {n} parameters")
     assert np.ptp(W, axis=0).max() > 1e-3, "weights_from_params: the weights do not depend on theta"
+    plus = _array(arrays, "weights_plus", (m, n, n), "weights_from_params(theta + h e_i)")
+    moved = np.abs(plus - W[:, None, :]).max(axis=2)  # (probe, parameter): what moving theta_i by h changes
+    assert (moved > 0).any(axis=1).all(), "weights_from_params: some weights do not move when theta moves"
     return f"weights_from_params: {m} random parameter vectors give long-only weights summing to 1"
 
 
+def _no_callback(arrays: dict) -> None:
+    for key, what in (("primitives_grad", "neg_sharpe_grad"), ("primitives_objective", "neg_sharpe")):
+        if key in arrays:  # run-time fact: traced by jax.make_jaxpr in the sandbox
+            problems = rules.callback_problems(arrays[key].tolist(), what)
+            assert not problems, "; ".join(problems)
+
+
 def _q3_gradient(ctx):
+    # A property paired with correctness: the gradient of a constant is zero, so the weights must be right first.
+    _q3_parametrisation(ctx)
     arrays, p, _ = _params(ctx)
+    _no_callback(arrays)
     mu, cov = p["mu"], p["cov"]
     n, m = len(mu), len(p["theta_probe"])
     W = _array(arrays, "weights", (m, n), "weights_from_params")
@@ -395,94 +409,37 @@ def _q3_gradient(ctx):
 
 
 def _q3_optimum(ctx):
-    _q3_uses_jax(ctx)  # the optimum of SciPy handed back by max_sharpe_jax earns nothing in Question 3
     return _check_max_sharpe(ctx, "max_sharpe_jax.npz", "max_sharpe_jax", public=False)
 
 
-# Q3's optimizer must be written with JAX's gradients, not SciPy's optimizer.
-FORBIDDEN_IN_JAX = frozenset({"minimize", "scipy", "optimize", "max_sharpe_scipy", "SLSQP", "min_variance",
-                              "efficient_frontier", "reference_max_sharpe"})
+# Q3's optimizer must be written with JAX's gradients, not SciPy's optimizer (the question's rules, checked for
+# every Question 3 cell that grades max_sharpe_jax); the gradient, traced in the sandbox, holds no callback.
 GRADIENT_NAMES = frozenset({"grad", "value_and_grad", "neg_sharpe_grad"})
-
-
-def _local_names(node) -> set[str]:
-    """Names bound inside a function or lambda (parameters, assignments, loop variables, nested definitions)."""
-    bound = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            a = sub.args
-            bound |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
-            bound |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
-            if sub is not node and not isinstance(sub, ast.Lambda):
-                bound.add(sub.name)
-        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-            bound.add(sub.id)
-    return bound
-
-
-def _names(node) -> set[str]:
-    """The names a module-level statement reads: attributes, strings, imports, and the global names it uses
-    (for a function or class, the names bound inside it are its own, not the module's)."""
-    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-        node = node.value if node.value is not None else ast.Constant(None)
-    local = _local_names(node) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else set()
-    found = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and sub.id not in local:
-            found.add(sub.id)
-        elif isinstance(sub, ast.Attribute):
-            found.add(sub.attr)
-        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-            found.add(sub.value)
-        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-            found |= {a.name.split(".")[0] for a in sub.names} | {a.asname for a in sub.names if a.asname}
-            if isinstance(sub, ast.ImportFrom) and sub.module:
-                found |= set(sub.module.split("."))
-    return found
-
-
-def reached_names(source: str, entry: str) -> set[str] | None:
-    """Names used by the module-level definition ``entry`` and, transitively, by the module-level functions,
-    classes and variables it uses (their last definitions); None if ``entry`` is not defined."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    defs: dict[str, list] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defs.setdefault(node.name, []).append(node)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                for sub in ast.walk(t):
-                    if isinstance(sub, ast.Name):
-                        defs.setdefault(sub.id, []).append(node)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                defs.setdefault(a.asname or a.name.split(".")[0], []).append(node)
-    if entry not in defs:
-        return None
-    seen, todo, names = set(), [entry], set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for node in defs.get(name, []):
-            used = _names(node)
-            names |= used
-            todo += [u for u in used if u in defs and u not in seen]
-    return names
+_ANY = Rules(names=frozenset(), modules=(), task="write the answer in its cell")
+JAX_ONLY = Rules(names=frozenset({"minimize", "SLSQP", "max_sharpe_scipy", "min_variance", "efficient_frontier",
+                                  "reference_max_sharpe", "pure_callback", "io_callback", "callback"}),
+                 modules=("scipy", "cvxpy", "cvxopt", "sklearn", "dl4f_grading", "skfolio", "riskfolio",
+                          "pypfopt", "jax.experimental.host_callback"),
+                 task="optimise with JAX's gradients yourself", source_wide=False)
+_Q3_ENTRIES = ("weights_from_params", "neg_sharpe", "neg_sharpe_grad")
+Q3_PARAMS = rules.Question(("weights_from_params",), _ANY, "q3_answer")
+Q3_GRADIENT = rules.Question(_Q3_ENTRIES, _ANY, "q3_answer")
+Q3_JAX = rules.Question(("max_sharpe_jax",), JAX_ONLY, "q3_answer",
+                        required=((GRADIENT_NAMES, "use the gradient of JAX (jax.grad or jax.value_and_grad)"),
+                                  (frozenset({"jit"}), "compile its gradient or its steps with jax.jit")))
+QUESTIONS = {"q1": rules.Question(("estimate", "portfolio_return", "portfolio_volatility", "sharpe_ratio"), _ANY,
+                                  "q1_answer"),
+             "q2": rules.Question(("max_sharpe_scipy",), _ANY, "q2_answer"),
+             "q3_parametrisation": Q3_PARAMS, "q3_gradient": Q3_GRADIENT, "q3": Q3_JAX,
+             "q4": rules.Question(("min_variance", "efficient_frontier", "hold_out"), _ANY, "q4_answer")}
 
 
 def _q3_uses_jax(ctx):
-    names = reached_names(ctx.source, "max_sharpe_jax")
-    assert names is not None, "max_sharpe_jax is not defined as a function of the notebook"
-    forbidden = sorted(names & FORBIDDEN_IN_JAX)
-    assert not forbidden, f"max_sharpe_jax must optimise with JAX's gradients, but reaches {', '.join(forbidden)}"
-    assert names & GRADIENT_NAMES, "max_sharpe_jax must use the gradient of JAX (jax.grad or jax.value_and_grad)"
-    assert "jit" in names, "max_sharpe_jax must compile its gradient or its steps with jax.jit"
+    try:
+        arrays = _params(ctx)[0]
+    except AssertionError:
+        arrays = {}  # params.npz missing: the static rules alone decide (its own cells fail on it)
+    _no_callback(arrays)
     return "max_sharpe_jax optimises with jax.grad and jax.jit, without SciPy"
 
 
@@ -543,6 +500,13 @@ def _q4_no_lookahead(ctx):
     split = pd.Timestamp(task["split"])
     est, hold = returns.loc[returns.index < split], returns.loc[returns.index >= split]
     n = returns.shape[1]
+    for j in range(3):  # the notebook's own strategies, on the returns and on a twin with another future
+        if f"own_{j}_weights" in arrays and f"own_{j}_twin" in arrays:
+            a = _array(arrays, f"own_{j}_weights", (n,), "hold_out with the notebook's strategies")
+            b = _array(arrays, f"own_{j}_twin", (n,), "hold_out with the notebook's strategies")
+            assert np.allclose(a, b, rtol=1e-6, atol=1e-8), (
+                "hold_out: with the notebook's own strategies, the weights change when only the returns after the "
+                "split change: the estimates use the holding window (look-ahead)")
     called = _array(arrays, "strategy_calls", (1,), "hold_out: calls of the strategy")
     assert called[0] == 1, f"hold_out must call the strategy once (on the estimation window), called it {called[0]:g} times"
     mu, cov = _estimate(est.to_numpy())
@@ -565,7 +529,7 @@ def _q4_no_lookahead(ctx):
             "no look-ahead")
 
 
-CELLS: dict[str, Callable[[Context], str]] = {
+_CHECKS: dict[str, Callable[[Context], str]] = {
     "q1_tests": _q1_tests, "q1_estimate": _q1_estimate, "q1_statistics": _q1_statistics,
     "q2_tests": _q2_tests, "q2_constraints": _q2_constraints, "q2_optimum": _q2_optimum,
     "q3_tests": _q3_tests, "q3_parametrisation": _q3_parametrisation, "q3_gradient": _q3_gradient,
@@ -573,8 +537,11 @@ CELLS: dict[str, Callable[[Context], str]] = {
     "q4_tests": _q4_tests, "q4_min_variance": _q4_min_variance, "q4_frontier": _q4_frontier,
     "q4_no_lookahead": _q4_no_lookahead,
 }
+CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
 
-def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str]) -> dict[str, dict]:
-    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed)), cells)
+def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
+          answers: dict | None = None) -> dict[str, dict]:
+    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
+    ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
+    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), answers), cells)

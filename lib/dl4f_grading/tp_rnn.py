@@ -379,6 +379,21 @@ def regenerate_secrets(seed: int) -> dict:
     return {"probe_spec": spec, "task_targets": targets}
 
 
-def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str]) -> dict[str, dict]:
-    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick), cells)
+def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
+          answers: dict | None = None) -> dict[str, dict]:
+    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. ``answers`` (grade id
+    -> the student's answer cell): where given, CustomLSTM counts only from its answer cell (q4_answer)."""
+    def checks():
+        from dl4f_grading import rules
+
+        problems = rules.placement_problems(source, answers, ["CustomLSTM"], "q4_answer")
+        if not problems:
+            return CELLS
+        return {gid: (_refused(problems) if gid.startswith("q4") else check) for gid, check in CELLS.items()}
+    return decide(checks(), lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick), cells)
+
+
+def _refused(problems: list[str]):
+    def check(ctx):
+        raise AssertionError("not credited: " + "; ".join(problems))
+    return check

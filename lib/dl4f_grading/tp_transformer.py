@@ -33,7 +33,9 @@ import numpy as np
 
 from dl4f import evaluation
 from dl4f_grading import keras_artifacts as art
+from dl4f_grading import rules
 from dl4f_grading.cells import decide
+from dl4f_grading.source_checks import ATTENTION_RULES, Rules
 
 ASSIGNMENT = "tp-transformer"
 EXPORT_MODULE = "dl4f.tp_transformer_artifacts"
@@ -229,6 +231,7 @@ class Context:
     source: str
     secrets: dict
     quick: bool
+    answers: dict | None = None  # grade id -> the student's answer cell (None: not known)
 
     def __post_init__(self):
         self.files = art.ArtifactCache(self.artifacts)
@@ -371,6 +374,9 @@ def _check_mha(ctx: Context, public: bool, kinds=("causal", "self", "cross")) ->
     if not public:
         _own_code(ctx, ["MyMultiHeadAttention"], layer_classes=("MyMultiHeadAttention",))
     arrays = ctx.npz("mha.npz")
+    if "sublayers" in arrays:  # run-time fact: the layers MyMultiHeadAttention holds, as built in the sandbox
+        problems = rules.sublayer_problems(arrays["sublayers"].tolist(), ATTENTION_RULES.names, "MyMultiHeadAttention")
+        assert not problems, "; ".join(problems)
     worst, checked = 0.0, []
     for i, p in enumerate(ctx.secrets["mha"]):
         if (i == 0) != public or p["kind"] not in kinds:
@@ -503,6 +509,7 @@ def _q3_block(ctx):
 
 def _q3_causal(ctx):
     model, length, d, what = _block(ctx, 1)
+    check_block(model, length, d, what)  # paired with correctness: an identity (or a constant) is causal too
     _randomize(model, 24)
     check_block_causal(model, length, d, what)
     return "encoder_block: changing future inputs leaves earlier outputs unchanged"
@@ -609,15 +616,29 @@ def _q4_lstm(ctx):
     return _r2_check(ctx, "LSTM", network_r2(ctx, "model_lstm", "LSTM"))
 
 
-CELLS: dict[str, Callable[[Context], str]] = {
+_CHECKS: dict[str, Callable[[Context], str]] = {
     "q1_tests": _q1_tests, "q1_positional": _q1_positional, "q1_embedding": _q1_embedding,
     "q2_tests": _q2_tests, "q2_attention": _q2_attention, "q2_equals_keras": _q2_equals_keras,
     "q2_causal": _q2_causal,
     "q3_tests": _q3_tests, "q3_block": _q3_block, "q3_causal": _q3_causal,
     "q4_tests": _q4_tests, "q4_har": _q4_har, "q4_transformer": _q4_transformer, "q4_lstm": _q4_lstm,
 }
+# The rules of each question, for every one of its graded cells, visible tests included (dl4f_grading.rules).
+_ANY = Rules(names=frozenset(), modules=(), task="write the answer in its cell")
+QUESTIONS = {
+    "q1": rules.Question(("positional_encoding", "embed_inputs"), _ANY, "q1_answer"),
+    "q2_tests": rules.Question(("scaled_dot_product_attention", "MyMultiHeadAttention"), ATTENTION_RULES, "q2_answer",
+                               layer_classes=("MyMultiHeadAttention",)),
+    "q2_attention": rules.Question(("scaled_dot_product_attention",), ATTENTION_RULES, "q2_answer"),
+    "q2": rules.Question(("MyMultiHeadAttention",), ATTENTION_RULES, "q2_answer", layer_classes=("MyMultiHeadAttention",)),
+    "q3": rules.Question(("encoder_block",), _ANY, "q3_answer"),
+    "q4": rules.Question(("har_features", "build_transformer", "build_lstm"), _ANY, "q4_answer"),
+}
+CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
 
-def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str]) -> dict[str, dict]:
-    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick), cells)
+def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
+          answers: dict | None = None) -> dict[str, dict]:
+    """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
+    ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
+    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick, answers), cells)

@@ -1,0 +1,82 @@
+"""Export a graded run's artifacts: runs INSIDE a fresh sandbox, after every process of the notebook's run is dead.
+
+``python -m dl4f.export_run --export MODULE`` (in a folder holding ``snapshot/``, ``inputs/`` and an empty
+``artifacts/``): imports the TP's export module ``MODULE`` first, then restores the notebook's objects that
+``dl4f.submission_run`` saved (``snapshot/<name>.pkl``, for each name of ``MODULE.NAMES``), then runs
+``MODULE.export_artifacts(namespace, "artifacts", "inputs")``, which calls them on the grader's inputs and saves
+what they return, as data.
+
+Why a process of its own: nothing the notebook's cells did to their process (a patched ``callable_from``, a
+replaced ``drive``, a module rebound) exists here; the grader's problems (``inputs/``) did not exist while the
+cells ran, so no cell could read them; and ``artifacts/`` is a folder the notebook never saw, so no file it wrote
+is read as an artifact. The restored objects are the student's code and run here when the export calls them:
+the grader still reads only the files this leaves, as data, in a process of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+
+SNAPSHOT = "snapshot"
+
+
+def restore(names, folder: Path) -> tuple[dict, dict]:
+    """``({name: object}, {name: why it is missing})`` from the snapshot folder."""
+    import cloudpickle
+
+    namespace, missing = {}, {}
+    for name in names:
+        path, error = folder / f"{name}.pkl", folder / f"{name}.error"
+        if path.is_file():
+            try:
+                with open(path, "rb") as f:
+                    namespace[name] = cloudpickle.load(f)
+            except Exception as exc:  # noqa: BLE001  (reported in export.json)
+                missing[name] = f"error: {name} could not be restored: {type(exc).__name__}: {exc}"[:400]
+        elif error.is_file():
+            missing[name] = "error: " + error.read_text(errors="replace")[:400]
+    return namespace, missing
+
+
+def apply_config(folder: Path) -> None:
+    """Apply the notebook's process-wide settings (``submission_run.process_config``): data, checked, not code."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(config, dict):
+        return
+    if isinstance(config.get("jax_enable_x64"), bool):
+        import jax
+
+        jax.config.update("jax_enable_x64", config["jax_enable_x64"])
+    if config.get("keras_floatx") in ("float16", "bfloat16", "float32", "float64"):
+        import keras
+
+        keras.config.set_floatx(config["keras_floatx"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dl4f.export_run", description=__doc__.splitlines()[0])
+    parser.add_argument("--export", required=True, help="the TP's export module (dl4f.<tp>_artifacts)")
+    args = parser.parse_args(argv)
+    module = importlib.import_module(args.export)  # the export's code is bound before any student code loads
+    apply_config(Path(SNAPSHOT))
+    namespace, missing = restore(module.NAMES, Path(SNAPSHOT))
+    out = Path("artifacts")
+    module.export_artifacts(namespace, out, Path("inputs"))
+    report = out / "export.json"
+    try:
+        steps = json.loads(report.read_text())
+        steps.update({f"restore {name}": why for name, why in missing.items()})
+        report.write_text(json.dumps(steps, indent=1))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

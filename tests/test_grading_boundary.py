@@ -1,0 +1,138 @@
+"""The grading boundary under attack: submissions that forge artifacts, patch the export, outlive their kernel, read
+the host's secrets or die late, each graded by the real engine (``grade_class``, sandboxed, 2 workers) beside an
+honest one that keeps full marks (``tests/submissions_boundary.py``, on tp-optimization: nothing to train); then
+what the feedback may say (secrets redacted, drawn per attempt, each hidden test once).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import nbformat
+import numpy as np
+import pytest
+import submissions_boundary as corpus
+import tp_course
+
+from dl4f_grading import engine, sandbox
+
+TP = "tp-optimization"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, market_cache):
+    settings = engine.Settings(epochs=1, limits=sandbox.Limits(seconds=300, memory_gb=6), cell_timeout=120)
+    return tp_course.grade_corpus(tmp_path_factory.mktemp("course"), TP, corpus, settings)
+
+
+def _autograded(graded, student: str) -> str:
+    return (graded["root"] / "autograded" / student / TP / f"{TP}.ipynb").read_text()
+
+
+def test_every_attack_gets_what_its_honest_work_earns(graded):
+    tp_course.assert_scores(graded["results"], corpus.EXPECTED)
+
+
+def test_the_problems_do_not_exist_while_the_cells_run_and_pre_written_files_are_not_read(graded):
+    out = _autograded(graded, "forge_inputs")
+    assert "inputs present: False" in out and "no problems to read: FileNotFoundError" in out
+
+
+def test_a_patched_export_helper_is_refused_by_the_rules(graded):
+    cells = graded["results"]["patch_export"]["cells"]
+    assert all("must not be changed" in v["message"] for v in cells.values() if not v["passed"]), cells
+
+
+def test_a_kernel_that_dies_late_keeps_the_earlier_questions(graded):
+    result = graded["results"]["late_death"]
+    assert "kernel died" in result["detail"]
+    lost = sorted(g for g, v in result["cells"].items() if not v["passed"])
+    assert lost == ["q4_frontier", "q4_min_variance", "q4_no_lookahead", "q4_tests"], lost
+
+
+def test_a_detached_process_rewrites_nothing_that_is_read(graded):
+    result = graded["results"]["detached"]
+    errors = [r for r in result["cell_errors"] if r["status"] == "error"]
+    assert len(errors) >= 6 and any("NotImplementedError" in r.get("error", "") for r in errors), errors
+    assert "NotImplementedError" in _autograded(graded, "detached")  # the feedback keeps the run's tracebacks
+
+
+def test_the_host_secrets_are_out_of_reach_even_when_the_grader_is_root(graded):
+    nb = nbformat.reads(_autograded(graded, "shadow"), as_version=4)
+    text = "".join("".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "/etc/shadow blocked" in text and "/root/.bashrc blocked" in text and "READ" not in text, text[:2000]
+    etc = text.split("etc [")[1].split("]")[0]  # the sandbox's /etc, as the cell printed it
+    assert "'passwd'" in etc and "shadow" not in etc and "sudoers" not in etc, etc
+
+
+def test_each_hidden_test_appears_once_in_the_feedback(graded):
+    nb = nbformat.reads(_autograded(graded, "honest"), as_version=4)
+    ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells)
+    graded_ids = graded["results"]["honest"]["cells"]
+    assert {gid: ids[gid] for gid in graded_ids} == {gid: 1 for gid in graded_ids}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Feedback: the verdict and what was wrong, never the secret inputs
+
+
+def test_messages_lose_the_secret_values_and_keep_the_verdict():
+    secrets = {"holdout": {"split": "2016-03-14", "window": 250, "weights": [0.2, 0.8]},
+               "sizes": (13, 7), "scripts": {"q1_0_log_lr": [-2.5, -3.0], "q3_0_patience": 3}}
+    message = ("hold_out: the weights use returns after 2016-03-14 00:00:00 (window 250): look-ahead; "
+               "build_mlp(13, 7): the input must be (None, 13); learning rates [0.003162, 0.001], expected "
+               "[0.003162, 0.0005]; the lr 0.003162 after 4 epochs; R² 0.1234 below 0.15; max error 2.1e-07; "
+               "training ran 9 epochs, 5 expected")
+    out = engine.redact(message, secrets)
+    for secret in ("2016-03-14", "250", "13", "0.003162"):
+        assert secret not in out, out
+    assert "look-ahead" in out and "below 0.15" in out and "R² 0.1234" in out and "2.1e-07" in out
+    assert "after 4 epochs" in out and "ran 9 epochs" in out  # numbers that are no secret stay
+    assert "5 expected" not in out  # what the grader computed from the secrets
+
+
+def test_secrets_are_drawn_per_attempt_and_are_deterministic():
+    secret = b"k" * 32
+    first = engine.student_seed(secret, TP, "ada", attempt=engine.attempt_of(b"one"))
+    assert first == engine.student_seed(secret, TP, "ada", attempt=engine.attempt_of(b"one"))
+    assert first != engine.student_seed(secret, TP, "ada", attempt=engine.attempt_of(b"two"))
+    assert engine.student_seed(secret, TP, "ada") == engine.student_seed(secret, TP, "ada", attempt=0)
+
+
+NOTEBOOK = [
+    "import numpy as np\n\ndef estimate(returns):\n    return returns.mean().to_numpy(), returns.cov().to_numpy()",
+    # a patched export helper, pre-written artifacts, a look for the grader's problems
+    "import os\nimport dl4f.artifacts as _a\nimport dl4f.tp_optimization_artifacts as _t\n"
+    "_a.callable_from = _t.callable_from = lambda ns, name, kind='function': (lambda r: (np.zeros(3), np.eye(3)))\n"
+    "os.makedirs('artifacts', exist_ok=True)\nnp.savez('artifacts/stats.npz', return_0=np.zeros(4))\n"
+    "print('inputs present:', os.path.exists('inputs'))",
+    "import os\nos._exit(1)",  # the kernel dies here
+    "def estimate(returns):\n    raise ValueError('never run')",
+]
+
+
+def test_the_export_runs_apart_from_the_notebook_and_keeps_what_came_before_a_death(tmp_path, market_cache):
+    """The engine's two runs on a small notebook: the export calls the notebook's own ``estimate`` (not the patched
+    helper's forgery) on problems that did not exist during the cells, writes into a folder the notebook never saw,
+    and the kernel's death in a later cell keeps the function defined before it."""
+    from dl4f_grading import compose, judge
+
+    module = judge.tp_module(TP)
+    settings = engine.Settings(limits=sandbox.Limits(seconds=120, memory_gb=4), cell_timeout=60,
+                               sandboxed=sandbox.available())
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in NOTEBOOK])
+    job = engine.Job(TP, "apart", b"", {}, {}, settings.as_dict(), 5)
+    events = []
+    names = tuple(__import__(module.EXPORT_MODULE, fromlist=["NAMES"]).NAMES)
+    scratch, outcome, records, executed = engine._run_notebook(job, settings, compose.Composed(nb), tmp_path, names,
+                                                               events.append)
+    assert [r["status"] for r in records] == ["ok", "ok", "dead", "not run"], records
+    assert executed is not None and "inputs present: False" in json.dumps(executed.cells[1].outputs)
+    assert events and events[-1]["cells"] == 4
+    artifacts, exported, secrets = engine._export(job, settings, module, tmp_path, scratch)
+    assert exported.ok, exported.stderr
+    assert not (artifacts / "stats.npz").exists()  # the notebook's file was never in this folder
+    with np.load(artifacts / "estimate.npz") as f:
+        mu = f["mu"]
+    np.testing.assert_allclose(mu, secrets["holdout"]["returns"].to_numpy().mean(axis=0), rtol=1e-10)
