@@ -69,23 +69,25 @@ def test_mse_mae_on_a_hand_computed_case():
 
 
 def test_qlike_on_a_hand_computed_case():
-    y, f = np.array([1.0, 2.0]), np.array([2.0, 1.0])  # variance proxies 1, 4; variance forecasts 4, 1
+    # |r| forecasts 2, 1 -> variance forecasts (pi/2) * 4, (pi/2) * 1 (abs_to_variance); variance proxies 1, 4
+    y, f = np.array([1.0, 2.0]), np.array([2.0, 1.0])
+    h = np.pi / 2 * f**2
     m = (1 + 4) / 2
-    expected = np.mean([np.log(4 / m) + 1 / 4, np.log(1 / m) + 4 / 1]) - 1
+    expected = np.mean([np.log(h[0] / m) + 1 / h[0], np.log(h[1] / m) + 4 / h[1]]) - 1
     assert evaluation.qlike(y, f) == pytest.approx(expected)
     # Patton's form s/h - log(s/h) - 1 differs only by a constant of y: the same differences between forecasts
-    patton = lambda y, f: np.mean(y**2 / f**2 - np.log(y**2 / f**2) - 1)  # noqa: E731
+    patton = lambda y, f: np.mean(y**2 / (np.pi / 2 * f**2) - np.log(y**2 / (np.pi / 2 * f**2)) - 1)  # noqa: E731
     g = np.array([1.5, 1.5])
     assert evaluation.qlike(y, f) - evaluation.qlike(y, g) == pytest.approx(patton(y, f) - patton(y, g))
-    # 0 for the constant forecast at the realised mean square; a perfect forecast scores below it
-    assert evaluation.qlike(y, np.full(2, np.sqrt(m))) == pytest.approx(0.0)
-    assert evaluation.qlike(y, y) < 0
+    # 0 for the constant variance forecast at the realised mean square; a perfect forecast scores below it
+    assert evaluation.qlike(y, np.full(2, np.sqrt(2 * m / np.pi))) == pytest.approx(0.0, abs=1e-12)
+    assert evaluation.qlike(y, y * np.sqrt(2 / np.pi)) < 0
     # unit-free (percent or raw), zero realised returns allowed, zero forecasts floored, not infinite
     assert evaluation.qlike(100 * y, 100 * f) == pytest.approx(evaluation.qlike(y, f))
     assert np.isfinite(evaluation.qlike(np.array([0.0, 2.0]), f))
     floored = evaluation.qlike(y, np.array([0.0, 1.0]))
     h0 = evaluation.QLIKE_FLOOR * m
-    assert floored == pytest.approx(np.mean([np.log(h0 / m) + 1 / h0, np.log(1 / m) + 4]) - 1)
+    assert floored == pytest.approx(np.mean([np.log(h0 / m) + 1 / h0, np.log(h[1] / m) + 4 / h[1]]) - 1)
     with pytest.raises(ValueError, match=">= 0"):
         evaluation.qlike(-y, f)
     with pytest.raises(ValueError, match="non-zero"):

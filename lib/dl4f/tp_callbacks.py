@@ -106,7 +106,11 @@ def predict(model: keras.Model, X) -> np.ndarray:
 
 
 def qlike(y_true, y_pred) -> float:
-    """QLIKE of absolute-return forecasts (``dl4f.evaluation.qlike``): lower is better, 0 is the constant forecast."""
+    """QLIKE of absolute-return forecasts (``dl4f.evaluation.qlike``): lower is better, 0 is the constant forecast.
+
+    Each forecast ``f`` of ``|r|`` is scored as the variance forecast ``(pi/2) f^2`` (``evaluation.abs_to_variance``)
+    against the squared return.
+    """
     return evaluation.qlike(np.asarray(y_true, dtype="float64").reshape(-1),
                             np.asarray(y_pred, dtype="float64").reshape(-1))
 
