@@ -11,9 +11,19 @@ from dl4f import autodiff
 def test_finite_difference_gradient_of_a_quadratic_is_exact_to_rounding():
     A = np.array([[2.0, 0.5], [0.5, 1.0]])
     x = np.array([0.3, -1.2])
-    grad = autodiff.finite_difference_gradient(lambda v: 0.5 * v @ A @ v, x)
+    f = lambda v: 0.5 * v @ A @ v  # noqa: E731
+    grad = autodiff.finite_difference_gradient(f, x, eps=1e-6)
     assert grad.shape == (2,)
-    np.testing.assert_allclose(grad, A @ x, rtol=1e-8)
+    # A central difference of a quadratic has no truncation error: only the rounding of the two values of f is
+    # left, a few ulps of |f| (how many depends on the order in which the CPU's BLAS kernel sums the products),
+    # divided by 2 eps. A @ x has an exact 0 component (2 * 0.3 - 0.5 * 1.2), so an absolute tolerance is needed:
+    # 8 ulps of the scale of f (0.5 |x|'|A||x|) over 2 eps, about 9e-10 (seen: 5.6e-11). A forward difference
+    # (error eps * A_ii / 2, about 1e-6) or a wrong step would still fail by orders of magnitude.
+    scale = 0.5 * np.abs(x) @ np.abs(A) @ np.abs(x)
+    atol = 8 * np.finfo(float).eps * scale / (2 * 1e-6)
+    np.testing.assert_allclose(grad, A @ x, rtol=1e-8, atol=atol)
+    forward = (np.array([f(x + 1e-6 * e) for e in np.eye(2)]) - f(x)) / 1e-6
+    assert np.abs(forward - A @ x).max() > 100 * atol  # the tolerance tells a central difference from a forward one
 
 
 def test_finite_difference_jacobian_has_shape_outputs_by_inputs():

@@ -76,3 +76,14 @@ def test_committed_benchmark_results_have_the_columns_the_pages_read():
     capacity = pd.read_csv(ROOT / "chapters/intro/results/capacity.csv")
     assert {"width", "parameters", "seed", "epoch", "train_mse", "val_mse", "test_r2"} <= set(capacity)
     assert capacity.groupby(["width", "seed"]).epoch.max().nunique() == 1  # every run has the same epochs
+    expected = {  # the stored runs of benchmarks/intro_activations.py, intro_training.py, intro_autodiff.py
+        "activations_gradients.csv": {"init", "activation", "seed", "layer", "grad_norm"},
+        "activations_dead_relu.csv": {"lr", "test_r2", "dm_stat", "dm_pvalue"},
+        "training_overfit.csv": {"epoch", "train_mse", "val_mse", "parameters", "train_seconds"},
+        "training_overfit_predictions.csv": {"date", "pred_last_epoch", "pred_best_epoch"},
+        "autodiff_modes.csv": {"varying", "size", "mode", "ms", "cpu", "load_average_1min"},
+    }
+    for name, columns in expected.items():
+        table = pd.read_csv(ROOT / "chapters/intro/results" / name)
+        assert columns <= set(table), (name, columns - set(table))
+        assert len(table) > 0 and not table[sorted(columns - {"cpu", "date"})].isna().all().any(), name

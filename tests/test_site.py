@@ -14,12 +14,20 @@
   ``_environment`` file that Quarto reads sets ``KERAS_BACKEND=jax`` for every render.
 - No page shows a solution or a hidden test of a student version; the corrected TP shows no hidden test
   (its hidden-test cells carry the ``remove-cell`` tag, which Quarto honours).
+- No file or link of an unpublished corrected TP reaches ``_site``: the files Quarto would write for the render list
+  (each page's ``.html`` and ``<stem>_files/``, the resources) hold none, and no sidebar entry, page navigation
+  link or link in a page points at one (``dl4f.publish`` lists a corrected page only once it is published).
+- Quarto's inline expressions (`` `{python} expr` ``) are evaluated in the page's kernel after the chunks above
+  them, as Quarto does; one that fails fails the page. No output line of a page (stream text, plain-text results)
+  is wider than ``OUTPUT_COLUMNS`` characters; each page's execution time is recorded (``benchmarks/render_time.py``
+  prints the table). No source holds a control character.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
+import json
 import os
 import re
 import struct
@@ -28,9 +36,13 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 from nbclient import NotebookClient
+
+from dl4f import publish
+from dl4f.assignments import CORRECTED, CORRECTED_TITLES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_quarto.yml").read_text())
@@ -57,6 +69,8 @@ MODULES = [
     "Projects",
 ]
 PAGE_SECONDS = 180  # each page must execute in under 3 minutes on 2 cores
+# The widest output line a page may show: Quarto's 800-px column holds about 90 characters of its code font.
+OUTPUT_COLUMNS = 90
 
 # Quarto's article layout: the body column is at most 800 px wide (its grid's default `body-width`); a figure
 # of at most 7 in at fig-dpi 110 (770 px, plus what a tight bounding box adds) fits it.
@@ -164,24 +178,122 @@ def instructor_environment() -> dict:
     return env
 
 
+# Quarto's inline code: an inline code span whose content is `{python} expr` (a span ``` `` `{python} x` `` ```
+# that shows the syntax holds "`{python} x`", which is not one).
+INLINE = re.compile(r"^\{python\}\s+(.+)$", flags=re.DOTALL)
+INLINE_MARKER = "__dl4f_inline__ "
+# Evaluates a markdown cell's inline expressions in the kernel's namespace, one by one, and prints the results.
+INLINE_PROBE = """
+def __dl4f_inline(expressions):
+    import json
+    namespace = get_ipython().user_ns
+    results = []
+    for expression in expressions:
+        try:
+            results.append(["ok", expression, str(eval(expression, namespace))])
+        except Exception as error:
+            results.append(["error", expression, f"{type(error).__name__}: {error}"])
+    print(%r + json.dumps(results))
+__dl4f_inline(%r)
+del __dl4f_inline
+"""
+
+
+def code_spans(markdown: str) -> list[str]:
+    """The contents of the inline code spans of a markdown text, as CommonMark delimits them: a run of n
+    backticks opens a span that the next run of exactly n backticks closes; one space each side is stripped."""
+    spans = []
+    runs = list(re.finditer(r"`+", markdown))
+    k = 0
+    while k < len(runs):
+        opening = runs[k]
+        closing = next((j for j in range(k + 1, len(runs)) if len(runs[j].group()) == len(opening.group())), None)
+        if closing is None:
+            k += 1
+            continue
+        content = markdown[opening.end():runs[closing].start()].replace("\n", " ")
+        if content.startswith(" ") and content.endswith(" ") and content.strip():
+            content = content[1:-1]
+        spans.append(content)
+        k = closing + 1
+    return spans
+
+
+def inline_expressions(markdown: str) -> list[str]:
+    """The Quarto inline expressions of a markdown text, outside fenced code blocks, in order."""
+    found = (INLINE.match(span) for span in code_spans(markdown_outside_code(markdown)))
+    return [match.group(1).strip() for match in found if match]
+
+
 def execute_page(rel: str, env: dict | None = None):
     """Run a .qmd page's Python chunks in a fresh kernel, in the page's folder; return (notebook, seconds).
 
     The kernel runs with ``env`` (default: ``instructor_environment()``) and, first, Quarto's figure set-up
-    (``QUARTO_SETUP``); that set-up cell is removed from the returned notebook.
+    (``QUARTO_SETUP``); that set-up cell is removed from the returned notebook. The inline expressions of each
+    markdown cell are evaluated right after the chunks above them (where Quarto evaluates them), in the same
+    kernel; ``nb.metadata["inline"]`` lists ``[status, expression, value or error]`` for each, and the probe cells
+    are removed from the returned notebook.
     """
     path = ROOT / rel
     nb = jupytext.reads(path.read_text(), fmt="Rmd")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells.insert(0, nbformat.v4.new_code_cell(QUARTO_SETUP))
+    cells = [nbformat.v4.new_code_cell(QUARTO_SETUP)]
+    for cell in nb.cells:
+        cells.append(cell)
+        expressions = inline_expressions(cell.source) if cell.cell_type == "markdown" else []
+        if expressions:
+            probe = nbformat.v4.new_code_cell(INLINE_PROBE % (INLINE_MARKER, expressions))
+            probe.metadata["dl4f_probe"] = True
+            cells.append(probe)
+    nb.cells = cells
     client = NotebookClient(
         nb, timeout=PAGE_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.perf_counter()
     client.execute(env=instructor_environment() if env is None else env)
     seconds = time.perf_counter() - start
-    nb.cells.pop(0)
+    inline = []
+    for cell in nb.cells:
+        if cell.metadata.get("dl4f_probe"):
+            text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+            inline += json.loads(text.split(INLINE_MARKER, 1)[1]) if INLINE_MARKER in text else [
+                ["error", "(probe)", text.strip() or "the probe printed nothing"]]
+    nb.cells = [cell for cell in nb.cells[1:] if not cell.metadata.get("dl4f_probe")]
+    nb.metadata["inline"] = inline
     return nb, seconds
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def wide_output_lines(nb, columns: int = OUTPUT_COLUMNS) -> list[tuple[int, int, str]]:
+    """(cell index, width, line) of every output line wider than ``columns`` characters.
+
+    Counted: stream text (stdout, stderr) and plain-text results; a result that also has an image, HTML or
+    Markdown is shown as that, not as text, and is not counted. ANSI colour codes do not count; a carriage return
+    (a progress bar rewriting its line) starts a new line. A cell tagged ``remove-cell`` is not shown by Quarto, and
+    the printed text of a chunk with ``#| output: asis`` is Markdown that Quarto renders as text: neither counts.
+    """
+    wide = []
+    for index, cell in enumerate(nb.cells):
+        if "remove-cell" in cell.get("metadata", {}).get("tags", []):
+            continue
+        if re.search(r"^#\|\s*output:\s*asis\s*$", cell.get("source", ""), flags=re.MULTILINE):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text = output.get("text", "")
+            elif output.get("output_type") in ("execute_result", "display_data"):
+                data = output.get("data", {})
+                if set(data) & {"image/png", "image/svg+xml", "image/jpeg", "text/html", "text/markdown"}:
+                    continue
+                text = str(data.get("text/plain", ""))
+            else:
+                continue
+            for line in re.split(r"\r\n|\r|\n", ANSI.sub("", text)):
+                if len(line.rstrip()) > columns:
+                    wide.append((index, len(line.rstrip()), line.rstrip()))
+    return wide
 
 
 def png_size(data: str | bytes) -> tuple[int, int]:
@@ -264,6 +376,27 @@ def test_every_file_named_in_quarto_config_exists():
         assert f"--out {folder}" in workflow, f"{pattern} is built by no step of publish.yml"
 
 
+def test_publish_workflow_fetches_every_date_a_page_reads(market_cache):
+    """publish.yml executes every page from a cache it fills: the fetch must reach every date a page or a TP
+    module names, and past the end of the local cache (a page that reads the whole cache sees the same days in CI)."""
+    workflow = (ROOT / ".github" / "workflows" / "publish.yml").read_text()
+    fetched = dict(re.findall(r"dl4f data fetch (\^\w+) --start \S+ --end (\d{4}-\d{2}-\d{2})", workflow))
+    assert set(fetched) >= {"^GSPC", "^VIX"}, f"publish.yml fetches {sorted(fetched)}"
+    assert "dl4f data import-skfolio" in workflow
+    sources = "\n".join((ROOT / page).read_text() for page in QMD_PAGES if (ROOT / page).is_file())
+    sources += "\n".join(p.read_text() for p in (ROOT / "lib" / "dl4f").glob("tp_*.py"))
+    # every date a page's code or a TP module names (a start, an end, a day to plot) is before the fetch's end
+    dates = set(re.findall(r"[\"'](\d{4}-\d{2}-\d{2})[\"']", sources))
+    assert dates, "no date found in the pages' code: has the way pages read the data changed?"
+    short = sorted(d for d in dates if d > min(fetched.values()))
+    assert not short, f"pages read dates past what publish.yml fetches ({fetched}): {short}"
+    from dl4f import data
+
+    for ticker, end in fetched.items():  # the pages that read the whole cache see the same days as locally
+        last = data.read_cache(ticker).index[-1]
+        assert last < pd.Timestamp(end), f"the local cache holds {ticker} to {last.date()}, publish.yml fetches to {end}"
+
+
 def test_only_site_pages_are_rendered():
     for page in RENDER:
         assert not any(ch in page for ch in "*?[!"), f"render list entries are explicit files, got {page!r}"
@@ -298,9 +431,71 @@ def test_sidebar_has_the_course_structure():
     assert chapters == list(RNN_CHAPTERS)
     tps = [item for item in rnn if isinstance(item, dict) and item.get("section") == "Travaux Pratiques"]
     assert len(tps) == 1, "the RNN module has one 'Travaux Pratiques' section"
-    tp, corrected = tps[0]["contents"]
+    tp, *corrected = tps[0]["contents"]
     assert tp["href"] == TP_PAGE and tp["text"] == "TP: Recurrent Neural Networks for Time Series Prediction"
-    assert corrected["href"] == CORRECTED_PAGE and corrected["text"] == "TP Corrected"
+    # the corrected TP is in the sidebar only once published (dl4f tp publish), labelled as every corrected TP
+    if publish.is_draft(ROOT / CORRECTED_PAGE):
+        assert corrected == []
+    else:
+        assert corrected == [{"href": CORRECTED_PAGE, "text": CORRECTED_TITLES["tp-rnn"]}]
+
+
+# --------------------------------------------------------------------------- unpublished corrected TPs
+
+
+def quarto_outputs(render=None, resources=None) -> set[str]:
+    """The files (and ``<stem>_files/`` folders) that ``quarto render`` writes into ``_site`` for a render list.
+
+    Each rendered page gives ``<stem>.html`` and its supporting folder ``<stem>_files/`` (its figures, under
+    ``figure-html/``); each resource is copied under its own path (a glob stays a pattern). Nothing else of the
+    project reaches the site: Quarto renders only ``project: render`` when the list is given.
+    """
+    render = RENDER if render is None else render
+    resources = RESOURCES if resources is None else resources
+    out = set()
+    for page in render:
+        stem = page.rsplit(".", 1)[0]
+        out |= {f"{stem}.html", f"{stem}_files/"}
+    out |= {resource.lstrip("/") for resource in resources}
+    return out
+
+
+def unpublished_corrected_pages() -> list[str]:
+    return [rel.as_posix() for rel in CORRECTED.values() if publish.is_draft(ROOT / rel)]
+
+
+def page_navigation() -> dict[str, tuple[str | None, str | None]]:
+    """Each sidebar page's (previous, next) page, as Quarto's page navigation derives them: the sidebar's order."""
+    hrefs = [h for h in sidebar_hrefs() if not re.match(r"^[a-z]+:", h)]
+    return {h: (hrefs[i - 1] if i else None, hrefs[i + 1] if i + 1 < len(hrefs) else None) for i, h in enumerate(hrefs)}
+
+
+def test_quarto_outputs_lists_pages_their_files_and_resources():
+    out = quarto_outputs(["index.qmd", "chapters/rnn/tp-rnn-corrected.ipynb"], ["/wheels/dl4f-*.whl", "exercises/a.ipynb"])
+    assert out == {"index.html", "index_files/", "chapters/rnn/tp-rnn-corrected.html",
+                   "chapters/rnn/tp-rnn-corrected_files/", "wheels/dl4f-*.whl", "exercises/a.ipynb"}
+
+
+def test_no_file_or_link_of_an_unpublished_corrected_tp_reaches_the_site():
+    drafts = unpublished_corrected_pages()
+    published = sorted(set(rel.as_posix() for rel in CORRECTED.values()) - set(drafts))
+    emitted = quarto_outputs()
+    stems = tuple(page.rsplit(".", 1)[0] for page in drafts)  # <stem>.html, <stem>_files/..., <stem>.ipynb
+    leaked = sorted(path for path in emitted if stems and path.startswith(stems))
+    assert not leaked, f"quarto render would write files of unpublished corrected TPs into _site: {leaked}"
+    assert not set(drafts) & set(sidebar_hrefs()), "an unpublished corrected TP is in the sidebar"
+    for page, neighbours in page_navigation().items():
+        assert not set(neighbours) & set(drafts), f"{page}'s previous/next link goes to an unpublished TP: {neighbours}"
+    # no link in a rendered page, whether to the notebook or to its .html
+    for page in RENDER:
+        base = (ROOT / page).parent
+        for target in link_targets(page_markdown(page)):
+            path = target.split("#")[0].split("?")[0]
+            rel = os.path.relpath(os.path.normpath(base / path), ROOT).replace(os.sep, "/")
+            stem = rel.rsplit(".", 1)[0]
+            assert not {rel, f"{stem}.ipynb"} & set(drafts), f"{page} links to an unpublished corrected TP: {target}"
+    for page in published:  # a published corrected TP is rendered, with its figures
+        assert page in RENDER and page.rsplit(".", 1)[0] + "_files/" in emitted
 
 
 # --------------------------------------------------------------------------- pages
@@ -439,6 +634,18 @@ def test_figures_scale_to_the_column_in_both_themes():
             assert "box-sizing: border-box" in body
 
 
+def test_breadcrumbs_do_not_cover_the_title_on_a_phone():
+    """Below 992 px Quarto folds the sidebar into a top bar whose breadcrumbs, wrapped, covered a TP's title at 390 px:
+    styles.css hides them there (the title repeats them) and gives the title block room under the bar."""
+    css = re.sub(r"/\*.*?\*/", "", (ROOT / HTML["css"]).read_text(), flags=re.DOTALL)
+    media = re.search(r"@media\s*\(max-width:\s*991\.98px\)\s*\{(.*?\})\s*\}", css, flags=re.DOTALL)
+    assert media, "styles.css has no rule for screens below Bootstrap's lg breakpoint (992 px)"
+    rules = dict((sel.strip(), body) for sel, body in re.findall(r"([^{}]+)\{([^}]*)\}", media.group(1)))
+    hidden = [sel for sel, body in rules.items() if "quarto-page-breadcrumbs" in sel and "display: none" in body]
+    assert hidden, "the breadcrumbs of the top bar are not hidden on small screens"
+    assert any("#title-block-header" in sel and "margin-top" in body for sel, body in rules.items())
+
+
 def test_page_execution_sees_no_keras_backend(tmp_path, market_cache):
     """The kernel of the page tests has an instructor's environment: KERAS_BACKEND unset, Quarto's fig-dpi."""
     page = tmp_path / "probe.qmd"
@@ -450,10 +657,85 @@ def test_page_execution_sees_no_keras_backend(tmp_path, market_cache):
     assert outputs_text(nb).split() == ["None", str(float(FIG_DPI))]
 
 
+def test_inline_expressions_are_evaluated_in_the_page_kernel_and_failures_reported(tmp_path, market_cache):
+    page = tmp_path / "probe.qmd"
+    page.write_text(
+        "---\ntitle: probe\n---\n\n```{python}\nx = 2\n```\n\nTwice `{python} 2 * x`, not `` `{python} y` ``;"
+        " missing `{python} y`.\n\n```\n`{python} in_a_fence`\n```\n\n```{python}\nx = 5\n```\n\nNow `{python} x`.\n"
+    )
+    nb, _ = execute_page(str(page))
+    assert nb.metadata["inline"] == [["ok", "2 * x", "4"], ["error", "y", "NameError: name 'y' is not defined"],
+                                     ["ok", "x", "5"]]
+    assert len(nb.cells) == 5, "the probe cells are removed from the returned notebook"
+
+
+def test_wide_output_lines_are_found_in_text_but_not_in_images_or_html():
+    wide = "x" * (OUTPUT_COLUMNS + 1)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output("stream", text=f"ok\n\x1b[1m{'y' * 90}\x1b[0m\n")]),
+        nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output("stream", text=f"short\r{wide}\n")]),
+        nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+            "execute_result", data={"text/plain": wide, "text/html": "<table/>"}, execution_count=1)]),
+        nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+            "execute_result", data={"text/plain": f"a\n{wide}"}, execution_count=2)]),
+        nbformat.v4.new_code_cell("#| output: asis\nprint(text)", outputs=[nbformat.v4.new_output("stream", text=wide)]),
+    ])
+    assert wide_output_lines(nb) == [(1, OUTPUT_COLUMNS + 1, wide), (3, OUTPUT_COLUMNS + 1, wide)]
+
+
+# Text sources of the course: every byte below 0x20 but tab, newline and carriage return, and DEL, is a control
+# character (often a "\a", "\b", "\f" or "\v" of a LaTeX command eaten by a non-raw Python string).
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SOURCE_ROOTS = ("chapters", "solutions", "exercises", "lib", "index.qmd")
+TEXT_SUFFIXES = {".qmd", ".md", ".py", ".ipynb", ".yml", ".yaml", ".css", ".csv", ".txt", ".toml", ".json", ".cfg"}
+
+
+def control_characters(path: Path) -> list[str]:
+    """``line:column: U+XXXX`` of each control character in a text source (a notebook: in its cells' sources)."""
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        texts = [(f"cell {k}, line ", cell.source) for k, cell in enumerate(nb.cells)]
+    else:
+        texts = [("line ", path.read_text(encoding="utf-8", errors="replace"))]
+    found = []
+    for where, text in texts:
+        for number, line in enumerate(text.split("\n"), 1):
+            found += [f"{where}{number}:{m.start() + 1}: U+{ord(m.group()):04X}" for m in CONTROL.finditer(line)]
+    return found
+
+
+def test_control_characters_are_found():
+    assert CONTROL.search("\\alpha") is None and CONTROL.search("a\tb\r\n") is None
+    assert [m.group() for m in CONTROL.finditer("\alpha \beta \frac \varepsilon")] == ["\a", "\b", "\f", "\v"]
+
+
+def test_no_control_characters_in_sources():
+    files = []
+    for name in SOURCE_ROOTS:
+        root = ROOT / name
+        files += [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    skip = {"__pycache__", ".ipynb_checkpoints"}
+    files = [p for p in files if p.suffix in TEXT_SUFFIXES and not skip & set(p.parts)]
+    assert len(files) > 50 and any(p.suffix == ".ipynb" for p in files)
+    bad = {p.relative_to(ROOT).as_posix(): found for p in files if (found := control_characters(p))}
+    assert not bad, f"control characters in sources (use raw strings r'...' or $$ math in markdown): {bad}"
+
+
 @pytest.mark.parametrize("page", QMD_PAGES)
-def test_page_code_executes_in_a_fresh_kernel(page, market_cache):
+def test_page_code_executes_in_a_fresh_kernel(page, market_cache, record_property, request):
     nb, seconds = execute_page(page)
     print(f"{page}: executed in {seconds:.1f} s (KERAS_BACKEND unset, fig-dpi {FIG_DPI})")
+    record_property("execution_seconds", round(seconds, 1))  # in the JUnit XML (--junitxml)
+    cache = getattr(request.config, "cache", None)  # and in pytest's cache: `pytest --cache-show dl4f/page_seconds`
+    if cache is not None:
+        cache.set("dl4f/page_seconds", {**cache.get("dl4f/page_seconds", {}), page: round(seconds, 1)})
+    failed = [f"`{{python}} {expr}`: {value}" for status, expr, value in nb.metadata["inline"] if status != "ok"]
+    assert not failed, f"{page}: inline expressions that fail in the page's kernel: {failed}"
+    wide = wide_output_lines(nb)
+    assert not wide, (
+        f"{page}: {len(wide)} output line(s) wider than {OUTPUT_COLUMNS} characters (cell, width, line): "
+        + "; ".join(f"({i}, {w}) {line[:120]!r}" for i, w, line in wide[:10])
+    )
     assert seconds < PAGE_SECONDS, f"{page} took {seconds:.0f} s to execute (limit {PAGE_SECONDS} s)"
     too_wide = [(index, width) for index, width in image_widths(nb) if width > COLUMN_PX]
     assert not too_wide, (

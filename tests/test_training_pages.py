@@ -14,7 +14,10 @@ CHAPTERS = {
     "chapters/training/optimizers.qmd": "Understanding Optimizers",
     "chapters/training/callbacks.qmd": "Understanding Callbacks",
     "chapters/training/practical-considerations.qmd": "Training Parameters and Practical Considerations",
+    "chapters/training/forecast-evaluation.qmd": "Comparing Forecasts: Is the Difference Real?",
 }
+# The chapters that train a network on the S&P 500 data (the forecast-evaluation chapter compares stored forecasts).
+TRAINING_CHAPTERS = [page for page in CHAPTERS if page != "chapters/training/forecast-evaluation.qmd"]
 
 
 def _section(name):
@@ -46,7 +49,7 @@ def test_training_chapters_have_their_exact_titles_and_are_linked_from_the_overv
 
 
 def test_training_chapters_import_dl4f_before_keras_and_use_real_data():
-    for page in CHAPTERS:
+    for page in TRAINING_CHAPTERS:
         text = (ROOT / page).read_text()
         assert text.index("import dl4f") < text.index("import keras"), f"{page} imports keras before dl4f"
         assert "tp_rnn.load_data(" in text, f"{page} does not use the S&P 500 data of the cache"

@@ -31,6 +31,10 @@ CORRECTED_TITLES = {"tp-rnn": "TP Corrected: Recurrent Neural Networks for Time 
                     "tp-callbacks": "TP Corrected: Impact of Callbacks on Training",
                     "tp-transformer": "TP Corrected: Building a Transformer-Based Architecture for Time Series Forecasting"}
 
+# A cell tag of the source notebooks: the cell speaks to the student who solves the TP (where to write the code,
+# how to check and submit it) and is left out of the corrected page; the task descriptions stay.
+STUDENTS_ONLY = "students-only"
+
 _MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
             "BEGIN MARK SCHEME", "END MARK SCHEME")
 
@@ -112,12 +116,34 @@ def add_page_title(nb, title: str) -> None:
     nb.cells.insert(0, nbformat.v4.new_raw_cell(f'---\ntitle: "{quoted}"\n---'))
 
 
+def drop_students_only(nb) -> int:
+    """Remove the cells tagged ``students-only`` (``STUDENTS_ONLY``) from ``nb``; returns how many were removed.
+
+    Such a cell holds the instructions to the student (write your code where it says ``YOUR CODE HERE``, replace
+    ``raise NotImplementedError()``, check and submit the notebook), which the corrected page does not show. A cell
+    that nbgrader grades or that holds a solution cannot be tagged so: that would remove part of the answer.
+    """
+    kept = []
+    for k, cell in enumerate(nb.cells):
+        if STUDENTS_ONLY not in cell.metadata.get("tags", []):
+            kept.append(cell)
+            continue
+        grading = cell.metadata.get("nbgrader", {})
+        if grading.get("grade") or grading.get("solution"):
+            raise ValueError(f"cell {k} ({grading.get('grade_id')}) is graded or holds a solution: "
+                             f"remove its {STUDENTS_ONLY!r} tag, only instruction cells may carry it")
+    dropped = len(nb.cells) - len(kept)
+    nb.cells = kept
+    return dropped
+
+
 def execute(source: Path, out: Path, *, timeout: int = 600, strip_markers: bool = True, title: str | None = None) -> Path:
     """Run the notebook ``source`` top to bottom (kernel ``python3``) and write it with its outputs to ``out``.
 
     With ``strip_markers`` the nbgrader region markers (``### BEGIN SOLUTION``...) are removed from the copy,
-    so the page shows plain code; the hidden-test cells keep their ``remove-cell`` tag. ``title`` becomes the
-    page title (a front-matter raw cell) of the copy.
+    so the page shows plain code; the hidden-test cells keep their ``remove-cell`` tag. The cells tagged
+    ``students-only`` (the instructions to the student) are left out of the copy. ``title`` becomes the page
+    title (a front-matter raw cell) of the copy.
     """
     from nbclient import NotebookClient
 
@@ -125,6 +151,7 @@ def execute(source: Path, out: Path, *, timeout: int = 600, strip_markers: bool 
     nb = nbformat.read(source, as_version=4)
     resources = {"metadata": {"path": str(source.parent)}}
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources).execute()
+    drop_students_only(nb)
     if strip_markers:
         for cell in nb.cells:
             cell.source = "\n".join(

@@ -132,7 +132,8 @@ def _tp_publish(args) -> int:
     from dl4f import publish
 
     path = publish.publish(args.assignment)
-    print(f"{path}: published (no `draft: true`); render and publish the site to show it")
+    print(f"{path}: published (no `draft: true`; listed in _quarto.yml's render list and sidebar); commit both, "
+          "then render")
     return 0
 
 
@@ -140,7 +141,7 @@ def _tp_unpublish(args) -> int:
     from dl4f import publish
 
     path = publish.unpublish(args.assignment)
-    print(f"{path}: a draft again (`draft: true`: rendered empty and unlinked, website: draft-mode: gone)")
+    print(f"{path}: a draft again (`draft: true`, out of _quarto.yml's render list and sidebar: nothing of it is rendered)")
     return 0
 
 
@@ -219,10 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--original", default=None,
                      help="the student version to compare locked cells with (default: exercises/<tp>/<tp>.ipynb)")
     chk.set_defaults(func=_tp_check)
-    pub = tp.add_parser("publish", help="publish the corrected TP page on the site (removes its `draft: true`)")
+    pub = tp.add_parser("publish", help="publish the corrected TP page (removes `draft: true`, lists it in _quarto.yml)")
     pub.add_argument("assignment", nargs="?", default="tp-rnn")
     pub.set_defaults(func=_tp_publish)
-    unp = tp.add_parser("unpublish", help="make the corrected TP page a draft again (empty and unlinked on the site)")
+    unp = tp.add_parser("unpublish", help="make the corrected TP page a draft again and take it out of _quarto.yml")
     unp.add_argument("assignment", nargs="?", default="tp-rnn")
     unp.set_defaults(func=_tp_unpublish)
     whl = tp.add_parser("wheel", help="build the students' wheel of dl4f (without dl4f_grading) into a folder")
