@@ -8,7 +8,10 @@ baselines (linear regression on the 200 lags; HAR and GARCH(1,1) from ``dl4f.bas
 Writes (the pages read them; no market data in them):
 
 - ``chapters/building-blocks/results/residual_volatility.csv``: plain MLP, residual MLP, GRN stack;
-- ``chapters/building-blocks/results/tcn_volatility.csv``: the causal TCN.
+- ``chapters/building-blocks/results/tcn_volatility.csv``: the causal TCN;
+- ``<part>_volatility_predictions.csv``: every model's (and every seed's) forecast of each test day, indexed by
+  date, so that a page can test the differences between models on the per-day losses
+  (``dl4f.evaluation.compare``). The realised values are not stored (market data): the pages reload them.
 
     python benchmarks/building_blocks.py [--seeds 5] [--only residual|tcn]
 
@@ -46,22 +49,33 @@ TCN_MODELS = {
 }
 
 
-def closed_form_baselines(d) -> list[dict]:
-    """Linear regression on the 200 lags, HAR and GARCH(1,1) (``dl4f.baselines``), fitted on the training period."""
+def closed_form_baselines(d, forecasts_out: dict) -> list[dict]:
+    """Linear regression on the 200 lags, HAR and GARCH(1,1) (``dl4f.baselines``), fitted on the training period.
+
+    Their test forecasts are added to ``forecasts_out`` under the model's name.
+    """
     linear, _ = training.fit(models.linear_regression(), d.X_train, d.y_train)
     forecasts = {"Linear regression, 200 lags": training.predict(linear, d.X_test), **baselines.tp_baselines(d)}
+    forecasts_out.update(forecasts)
     n_parameters = {"Linear regression, 200 lags": d.X_train.shape[1] + 1, "HAR": 4, "GARCH(1,1)": 3}
     return [{"model": name, "seed": np.nan, "epochs": 0, "parameters": n_parameters[name],
              "test_r2": evaluation.r2(d.y_test, forecast), "seconds": 0.0} for name, forecast in forecasts.items()]
 
 
-def run(models_: dict, d, seeds: int, progress=print) -> list[dict]:
+def prediction_column(model: str, seed: int) -> str:
+    """Column of a network's run in the predictions CSV (the baselines' columns are their names)."""
+    return f"{model}, seed {seed}"
+
+
+def run(models_: dict, d, seeds: int, forecasts_out: dict, progress=print) -> list[dict]:
     rows = []
     for name, (build, epochs) in models_.items():
         for seed in range(seeds):
             t0 = time.perf_counter()
             model, _ = training.fit(build, d.X_train, d.y_train, seed=seed, **tp_rnn.fit_kwargs(epochs=epochs))
-            r2 = evaluation.r2(d.y_test, training.predict(model, d.X_test))
+            forecast = training.predict(model, d.X_test)
+            forecasts_out[prediction_column(name, seed)] = forecast
+            r2 = evaluation.r2(d.y_test, forecast)
             rows.append({"model": name, "seed": seed, "epochs": epochs, "parameters": model.count_params(),
                          "test_r2": r2, "seconds": time.perf_counter() - t0})
             progress(f"{name:32s} seed {seed}: R² = {r2:.4f} ({rows[-1]['seconds']:.0f} s)")
@@ -79,10 +93,17 @@ def main(argv=None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for part, models_ in [("residual", RESIDUAL_MODELS), ("tcn", TCN_MODELS)]:
         if args.only in (None, part):
-            table = pd.DataFrame(closed_form_baselines(d) + run(models_, d, args.seeds))
+            forecasts: dict[str, np.ndarray] = {}
+            table = pd.DataFrame(closed_form_baselines(d, forecasts) + run(models_, d, args.seeds, forecasts))
             table["seed"] = table["seed"].astype("Int64")  # empty for the closed-form baselines
             path = RESULTS / f"{part}_volatility.csv"
             table.round(5).to_csv(path, index=False)
+            print(f"wrote {path.relative_to(ROOT)}")
+            # forecasts only (model outputs, in percent); the realised values are reloaded by the pages
+            predictions = pd.DataFrame({name: np.asarray(f, dtype=float).ravel() for name, f in forecasts.items()},
+                                       index=pd.Index(d.test_dates, name="date"))
+            path = RESULTS / f"{part}_volatility_predictions.csv"
+            predictions.to_csv(path, float_format="%.6g")
             print(f"wrote {path.relative_to(ROOT)}")
 
 

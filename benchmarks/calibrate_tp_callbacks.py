@@ -2,7 +2,8 @@
 
 For each seed, the TP's model (``dl4f.tp_callbacks.build_model(seed)``) is trained as the solution notebook trains
 it: without callbacks, with early stopping, with ReduceLROnPlateau, with both (``reference_callbacks``), and with
-early stopping on the validation QLIKE. Each model is scored on the test split (R², QLIKE). The thresholds are the
+early stopping on the validation QLIKE. Each model is scored on the test split (R², and QLIKE of the variance forecast
+``(pi/2) f^2``, as ``tpc.qlike``). The thresholds are the
 worst value over the seeds moved by 3 standard deviations (R² down, QLIKE up), rounded outwards to 0.05.
 
     DL4F_DATA_DIR=/tmp/dl4f-cache .venv/bin/python benchmarks/calibrate_tp_callbacks.py --seeds 12
@@ -55,7 +56,8 @@ class QLikeStop(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def run(seeds: int) -> pd.DataFrame:
+def run(seeds: int, out: Path | None = None) -> pd.DataFrame:
+    """The calibration table; with ``out``, also written after each seed (a long run keeps what it measured)."""
     data = tpc.load_data()
     rows = []
     for seed in range(seeds):
@@ -68,6 +70,9 @@ def run(seeds: int) -> pd.DataFrame:
             rows.append({"seed": seed, "model": kind, "epochs": len(history["loss"]), "r2": tpc.r2(data.y_test, pred),
                          "qlike": tpc.qlike(data.y_test, pred), "seconds": time.perf_counter() - t0})
             print(rows[-1], flush=True)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows).to_csv(out, index=False, float_format="%.5f")
     return pd.DataFrame(rows)
 
 
@@ -75,9 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=12)
     args = parser.parse_args()
-    table = run(args.seeds)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(OUT, index=False, float_format="%.5f")
+    table = run(args.seeds, OUT)
     summary = table.groupby("model")[["epochs", "r2", "qlike", "seconds"]].agg(["mean", "std", "min", "max"])
     print(summary.round(4).to_string())
     r2 = table[table.model != "qlike"]["r2"]

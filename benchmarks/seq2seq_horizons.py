@@ -33,6 +33,9 @@ OUT = ROOT / "chapters" / "building-blocks" / "results" / "seq2seq-horizons.csv"
 L, H, UNITS = 44, 5, 16
 
 
+START, END = "2000-01-01", "2025-01-01"  # the page's fixed period (END exclusive: data to 31 Dec 2024)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -40,7 +43,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
 
-    returns = 100 * data.abs_returns(data.load_prices("^GSPC", "2000-01-01", "2025-01-01"))
+    returns = 100 * data.abs_returns(data.load_prices("^GSPC", START, END))
     X, Y = seq2seq.multi_step_windows(returns, L, H)
     X_train, X_test, Y_train, Y_test = windows.chronological_split(X, Y, test_size=0.2)
 

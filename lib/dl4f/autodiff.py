@@ -82,8 +82,9 @@ def _check_returns(returns) -> None:
 def garch_variance(params, returns):
     """Conditional variances of GARCH(1,1), ``s2_t = omega + alpha r_{t-1}^2 + beta s2_{t-1}``, in ``jax.numpy``.
 
-    ``params = (omega, alpha, beta)``; ``returns`` are demeaned returns (percent units suit the default
-    scale). ``s2_1`` is the sample variance of ``returns`` (a constant: it does not depend on the parameters).
+    ``params = (omega, alpha, beta)``; ``returns`` as the model sees them: a zero-mean GARCH takes the raw
+    returns (percent units suit it), as ``dl4f.baselines.fit_garch`` does; demean them first for a
+    constant-mean model. ``s2_1`` is the sample variance of ``returns`` (a constant: it does not depend on the parameters).
     """
     _check_returns(returns)
     r = jnp.asarray(returns)

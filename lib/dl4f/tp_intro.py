@@ -7,13 +7,16 @@ What the notebook imports (data, recipe, constants); it holds no check and no th
   each target;
 - ``load_vix()``: the VIX closing level (``^VIX``, from the cache), the second input of Question 3. The VIX of
   day ``d`` is known at the close of ``d``: a forecast of day ``t`` may use the VIX of the days before ``t`` only;
-- ``fit_kwargs()``: how the networks are trained (``RECIPE``; ``DL4F_TP_EPOCHS`` shortens it for quick runs).
+- ``fit_kwargs()``: how the networks are trained (``RECIPE``; ``DL4F_TP_EPOCHS`` shortens it for quick runs);
+- ``calibration_results()``: the course's runs of the two networks over several seeds
+  (``benchmarks/calibrate_tp_intro.py``), read from the course repository when it is at hand (the corrected page).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +34,8 @@ HIDDEN = 32  # units of the hidden layer
 TEST_SIZE = 0.2
 VIX_SCALE = 1 / math.sqrt(252)  # VIX (annualised %) * VIX_SCALE = the implied daily volatility, in % like the returns
 RECIPE = {"epochs": 5, "batch_size": 64, "learning_rate": 1e-3, "validation_split": 0.2}
+# Written by benchmarks/calibrate_tp_intro.py; part of the course repository, not of the students' package.
+CALIBRATION_CSV = Path(__file__).resolve().parents[2] / "chapters" / "intro" / "results" / "tp_intro_calibration.csv"
 
 
 @dataclass
@@ -74,3 +79,21 @@ def fit_kwargs(epochs: int | None = None) -> dict:
 def learning_rate() -> float:
     """The recipe's learning rate of Adam."""
     return RECIPE["learning_rate"]
+
+
+def calibration_results(path: Path | str | None = None) -> pd.DataFrame | None:
+    """The test R² of the TP's models over several training seeds, or None where the file is not at hand.
+
+    One row per (model, epochs, seed) with columns ``model`` ("Linear regression", "MLP", "MLP + VIX"),
+    ``epochs`` (0 for the linear regression), ``seed`` (-1 for it) and ``r2``, as written by
+    ``benchmarks/calibrate_tp_intro.py`` into ``CALIBRATION_CSV`` (default ``path``). The file ships with the
+    course repository, not with the students' package: there this returns None.
+    """
+    path = CALIBRATION_CSV if path is None else Path(path)
+    if not path.is_file():
+        return None
+    results = pd.read_csv(path)
+    missing = {"model", "epochs", "seed", "r2"} - set(results.columns)
+    if missing:
+        raise ValueError(f"{path} lacks the columns {sorted(missing)}: re-run benchmarks/calibrate_tp_intro.py")
+    return results
