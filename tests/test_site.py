@@ -751,3 +751,24 @@ def test_page_code_executes_in_a_fresh_kernel(page, market_cache, record_propert
         student = read_notebook(STUDENT_NOTEBOOK)
         first_code = next(c.source.strip() for c in student.cells if c.cell_type == "code" and c.source.strip())
         assert first_code in shown, "the TP page shows the student notebook as distributed"
+
+
+CHAPTER_PAGES = [p for p in QMD_PAGES if not p.endswith("index.qmd") and not Path(p).name.startswith("tp-")]
+
+
+def test_there_are_the_course_chapters():
+    assert len(CHAPTER_PAGES) == 23, CHAPTER_PAGES  # 22 chapters of the four modules + comparing forecasts
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_every_chapter_ends_with_three_to_six_exercises(page):
+    """d2l.ai's rule: a chapter closes with exercises (`## Exercises`, the last section, 3-6 numbered items); an
+    answer, where given, is a collapsed callout, so that the reader tries first."""
+    text = (ROOT / page).read_text()
+    assert text.count("\n## Exercises\n") == 1, f"{page}: one '## Exercises' section"
+    section = text.split("\n## Exercises\n", 1)[1]
+    assert "\n## " not in section, f"{page}: '## Exercises' must be the last section"
+    items = re.findall(r"^(\d+)\. ", section, flags=re.M)
+    assert 3 <= len(items) <= 6 and items == [str(k) for k in range(1, len(items) + 1)], (page, items)
+    callouts = re.findall(r"^\s*::: \{\.callout-[a-z]+([^}]*)\}", section, flags=re.M)
+    assert all('collapse="true"' in c for c in callouts), f"{page}: answers in collapsed callouts"
