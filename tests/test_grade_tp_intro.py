@@ -211,10 +211,15 @@ def test_partial_and_hostile_work_say_what_went_wrong(graded):
     assert "NumPy only" in strings["q1_tests"]["message"] and "keras.ops" in strings["q1_forward"]["message"]
     assert "must use JAX's gradient" in strings["q5_matches_fit"]["message"]
     assert "its answer cell (q1_answer)" in results["late_cell"]["cells"]["q1_forward"]["message"]
-    assert "Keras's" in results["oracle"]["cells"]["q2_tests"]["message"]
+    oracle = results["oracle"]["cells"]["q2_tests"]  # a Model subclass whose predict reads the test targets:
+    # refused when reloaded with Keras's own classes, or never exported (the export cannot rebuild it outside its run)
+    assert not oracle["passed"] and ("Keras's" in oracle["message"] or "was not produced" in oracle["message"])
     forge = results["forge"]["cells"]
-    # it replaces the export (an assignment into a course module): the whole notebook waits for the instructor
-    assert all("needs review" in v["message"] and "export_artifacts" in v["message"] for v in forge.values())
+    # it replaces the export (an assignment into a course module): every cell waits for the instructor, or is
+    # refused outright where the question's own rules are broken too
+    assert all(("needs review" in v["message"] or "not credited" in v["message"]) and "export_artifacts" in v["message"]
+               for v in forge.values())
+    assert sum("needs review" in v["message"] for v in forge.values()) >= len(forge) // 2
 
 
 def test_autograded_notebooks_hold_no_hidden_test_code(graded):

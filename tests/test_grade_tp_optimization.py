@@ -178,7 +178,7 @@ def test_partial_work_loses_exactly_the_points_of_its_mistake(graded):
     assert lost["lookahead"] == ["q4_no_lookahead"]
     assert "look-ahead" in results["lookahead"]["cells"]["q4_no_lookahead"]["message"]
     assert lost["scipy_in_jax"] == ["q3_optimum", "q3_tests", "q3_uses_jax"]
-    assert "max_sharpe_scipy" in results["scipy_in_jax"]["cells"]["q3_uses_jax"]["message"]
+    assert "scipy.optimize.minimize" in results["scipy_in_jax"]["cells"]["q3_uses_jax"]["message"]
     lost = {s: sorted(g for g, v in results[s]["cells"].items() if not v["passed"])
             for s in ("constant", "module_lookahead")}
     assert lost["constant"] == ["q3_gradient", "q3_optimum", "q3_parametrisation", "q3_tests"]
@@ -194,8 +194,11 @@ def test_dead_forged_and_unreadable_submissions_say_what_happened(graded):
     assert "q2_answer" in results["exits"]["detail"] and "died" in results["exits"]["detail"]
     assert "not valid JSON" in results["not_json"]["detail"]
     forge = results["forge"]["cells"]
-    # it replaces the export (an assignment into a course module): the whole notebook waits for the instructor
-    assert all("needs review" in v["message"] and "export_artifacts" in v["message"] for v in forge.values())
+    # it replaces the export (an assignment into a course module): every cell waits for the instructor, or is
+    # refused outright where the question's own rules are broken too
+    assert all(("needs review" in v["message"] or "not credited" in v["message"]) and "export_artifacts" in v["message"]
+               for v in forge.values())
+    assert sum("needs review" in v["message"] for v in forge.values()) >= len(forge) // 2
     notes = " ".join(results["edited"]["notes"])
     assert "q1_tests was modified" in notes and "setup was deleted" in notes
 

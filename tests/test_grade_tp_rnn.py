@@ -106,8 +106,10 @@ def test_a_dead_or_unreadable_submission_says_what_happened(graded):
 
 def test_forged_artifacts_are_refused_with_a_reason(graded):
     cells = graded["results"]["forge"]["cells"]
-    assert "not Keras's" in cells["q1_lstm_structure"]["message"]
-    assert "regular file" in cells["q3_structure"]["message"] or "not Keras" in cells["q3_structure"]["message"]
+    # the forged files were written into the notebook's own folder: the export writes into one the notebook never
+    # saw, so they are never read, and the blank answers produce no model
+    assert "was not produced" in cells["q1_lstm_structure"]["message"]
+    assert "was not produced" in cells["q3_structure"]["message"]
 
 
 def test_gradebook_and_autograded_notebooks_are_written_and_hide_the_hidden_tests(graded, course):

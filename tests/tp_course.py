@@ -102,8 +102,8 @@ def assert_autograded_clean(root: Path, tp: str, passed: str, max_seconds: float
 def assert_tp_pages(tp: str, chapter_dir: str, section: str, hidden_cells: int | None = None) -> list[dict]:
     """The TP's page is rendered, the student notebook is a resource linked by the page and clean, the module
     overview links the page, and the corrected page is an executed draft (neither rendered nor in the sidebar until
-    published) whose hidden tests are removed from the page (``hidden_cells`` of them, if given). Returns the entries of the sidebar section
-    ``section``'s "Travaux Pratiques" (each TP file asserts its own place there)."""
+    published) whose hidden tests are removed from the page (``hidden_cells`` of them, if given). Returns the
+    entries of the sidebar section ``section``'s "Travaux Pratiques" (each TP file asserts its own place there)."""
     import yaml
 
     config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
