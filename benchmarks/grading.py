@@ -3,9 +3,10 @@
 1. **Plain run**: the composed submission executed by nbclient in this machine's environment, no sandbox, no
    export of artifacts, no checks (what ``nbgrader autograde`` used to cost, hidden tests aside).
 2. **Graded**: the same submission through ``dl4f_grading.engine`` (the notebook in a bubblewrap sandbox, then the
-   export in a second, fresh sandbox, then the checks in a fresh judge process): overhead = (graded - plain) /
-   graded; goal < 15 %. The fixed costs are itemised: starting a sandbox (``python -c pass`` in bubblewrap, paid
-   twice), the export (each step: calling the student's code on the grader's inputs, building the probes' models),
+   export in a second, fresh sandbox, for tp-intro and tp-optimization the JAX programs in a third, then the checks
+   in a fresh judge process): overhead = (graded - plain) / graded; goal < 15 %. The fixed costs are itemised:
+   starting a sandbox (``python -c pass`` in bubblewrap, paid two or three times), the export (each step: calling
+   the student's code on the grader's inputs, building the probes' models),
    the judge.
 3. **Throughput**: ``--copies`` copies of the submission graded by ``grade_class`` with 1, then 2 workers:
    submissions per hour.
@@ -108,15 +109,18 @@ def measure(tp: str, args, start: float) -> None:
         t0 = time.perf_counter()
         (result,) = grade.grade_class(course, tp, settings=settings, workers=1, students=["bench"], progress=lambda s: None)
         graded = time.perf_counter() - t0
+        verify = result["seconds"].get("verify")
         print(f"graded (sandbox + export + judge): {graded:.0f} s = run {result['seconds']['run']:.0f} s + export "
-              f"{result['seconds']['export']:.0f} s + judge {result['seconds']['judge']:.0f} s; "
+              f"{result['seconds']['export']:.0f} s + " + (f"JAX programs {verify:.0f} s + " if verify else "") +
+              f"judge {result['seconds']['judge']:.0f} s; "
               f"score {result['score']:g}/{result['max_score']:g}; "
               f"peak memory {result['peak_memory_gb']:.1f} GB", flush=True)
         print(f"overhead of the boundary: {(graded - plain) / graded:.1%} of the graded time (goal < 15 %)", flush=True)
         seconds = result["seconds"]
         steps = ", ".join(f"{k} {v:.1f}" for k, v in sorted(seconds.get("export_steps", {}).items(), key=lambda kv: -kv[1]))
-        print(f"fixed costs: 2 sandbox starts {2 * start:.1f} s; export {seconds.get('export', 0):.1f} s ({steps}); "
-              f"judge {seconds.get('judge', 0):.1f} s", flush=True)
+        starts = 3 if verify else 2
+        print(f"fixed costs: {starts} sandbox starts {starts * start:.1f} s; "
+              f"export {seconds.get('export', 0):.1f} s ({steps}); judge {seconds.get('judge', 0):.1f} s", flush=True)
         for k in range(args.copies):
             folder = course / "submitted" / f"copy{k}" / tp
             folder.mkdir(parents=True)

@@ -15,7 +15,13 @@ submission is the solution; every attack gets what its honest work earns:
 - ``detached``: blank work and a detached process (new session) that rewrites ``cells.json``, ``export.json``,
   ``executed.ipynb`` and artifacts over and over after the cells end: every process dies before a file is read,
   and none of these files is read anyway (0, with its cell errors);
-- ``shadow``: blank work that prints ``/etc/shadow`` and its user mapping (0; nothing of it to read).
+- ``shadow``: blank work that prints ``/etc/shadow`` and its user mapping (0; nothing of it to read);
+- ``crafted_pickle``: ``max_sharpe_jax`` left unanswered, and an object whose ``__reduce__`` would remap the
+  export's ``callable_from`` (to ``max_sharpe_scipy``) when the export restores it, hidden in a default argument of
+  ``weights_from_params``: the rules send any pickling hook to the instructor's review (0);
+- ``numpy_gradient``: the solution with ``neg_sharpe_grad`` written as NumPy finite differences (right values, not
+  JAX's gradient; the optimizer keeps its own ``jax.grad``): no JAX program the grader can run, so the gradient's
+  points and "uses JAX" are lost (26).
 """
 
 from __future__ import annotations
@@ -68,6 +74,38 @@ _a.callable_from = _t.callable_from = _swap
 
 DIE = "import os\nos._exit(1)\n"
 
+CRAFTED_PICKLE = '''
+
+class _Restorer:
+    def __reduce__(self):
+        code = ("import dl4f.artifacts as a, dl4f.tp_optimization_artifacts as t; o = a.callable_from; "
+                "a.callable_from = t.callable_from = lambda ns, name, kind='function': "
+                "o(ns, 'max_sharpe_scipy' if name == 'max_sharpe_jax' else name, kind)")
+        return (exec, (code,))
+
+
+def weights_from_params(theta, _restorer=_Restorer()):
+    """Long-only weights summing to 1, from unconstrained parameters theta (n,)."""
+    return jax.nn.softmax(theta)
+'''
+
+NUMPY_GRADIENT = '''
+
+_jax_grad = jax.jit(jax.grad(neg_sharpe))  # the optimizer's gradient
+
+
+def neg_sharpe_grad(theta, mu, cov):
+    """Central finite differences in NumPy: the right values, not JAX's gradient."""
+    theta, h = np.asarray(theta, dtype="float64"), 1e-6
+    grad = np.zeros_like(theta)
+    for i in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[i] = h
+        grad[i] = (float(neg_sharpe(theta + step, mu, cov)) - float(neg_sharpe(theta - step, mu, cov))) / (2 * h)
+    return grad
+'''
+
+
 DETACHED = '''
 import subprocess, sys
 _code = """
@@ -105,8 +143,16 @@ def build(student_version: nbformat.NotebookNode, source: nbformat.NotebookNode)
     full = tp_course.with_answers(student_version, answers)
     q3 = answers["q3_answer"].replace("def max_sharpe_jax(", "def _my_unfinished_max_sharpe_jax(") + STUB_JAX
     stub_jax = tp_course.with_answers(student_version, {**answers, "q3_answer": q3})
+    pickled = answers["q3_answer"].replace("def weights_from_params(", "def _unused_weights_from_params(") + CRAFTED_PICKLE
+    crafted = tp_course.with_answers(student_version, {**answers, "q3_answer": pickled.replace(
+        "def max_sharpe_jax(", "def _my_unfinished_max_sharpe_jax(") + STUB_JAX})
+    numpy_q3 = answers["q3_answer"].replace("neg_sharpe_grad = jax.jit(jax.grad(neg_sharpe))", NUMPY_GRADIENT)
+    numpy_q3 = numpy_q3.replace("optimizer.update(neg_sharpe_grad(", "optimizer.update(_jax_grad(")
+    assert numpy_q3.count("optimizer.update(_jax_grad(") == 1, "the solution's Question 3 changed: update NUMPY_GRADIENT"
     out = {
         "honest": full,
+        "crafted_pickle": crafted,
+        "numpy_gradient": tp_course.with_answers(student_version, {**answers, "q3_answer": numpy_q3}),
         "forge_inputs": _after(student_version, "setup", FORGE_INPUTS),
         "patch_export": _after(stub_jax, "q4_tests", PATCH_EXPORT),
         "late_death": _after(full, "q3_uses_jax", DIE),
@@ -123,4 +169,6 @@ EXPECTED = {
     "late_death": (22, "dead"),  # Question 4 (8 points) never ran; Questions 1-3 kept
     "detached": (0, "graded"),
     "shadow": (0, "graded"),
+    "crafted_pickle": (0, "graded"),  # a pickling hook: sent for review
+    "numpy_gradient": (26, "graded"),  # q3_gradient (3) and q3_uses_jax (1): no JAX program to run
 }

@@ -56,6 +56,30 @@ def _honest_artifacts(folder: Path, secrets: dict) -> Path:
     return folder
 
 
+def _verified(folder: Path, summed: frozenset = frozenset()) -> str:
+    """What the grader's verifier (``dl4f.verify_programs``) leaves for a JAX ``loss_and_grads``, saved per probe as
+    the export does; on the probes in ``summed``, the gradient of the summed error (a mistake)."""
+    import jax
+    import jax.numpy as jnp
+
+    from dl4f import tp_intro_artifacts as export
+    from dl4f import verify_programs
+
+    grader.inputs(SEED, folder / "inputs")
+    for k, (name, calls) in enumerate(sorted(export.program_probes(folder / "inputs").items())):
+        reduce = jnp.sum if k in summed else jnp.mean
+
+        def loss_and_grads(trainable, X, y, reduce=reduce):
+            def loss(w):
+                pred = (jnp.maximum(X @ w[0] + w[1], 0) @ w[2] + w[3]).reshape(-1)
+                return reduce((pred - y) ** 2)
+            return jax.value_and_grad(loss)(trainable)
+
+        verify_programs.save_program(loss_and_grads, calls[0], folder / "programs" / f"{name}.jaxexport")
+    verify_programs.verify(folder, "dl4f.tp_intro_artifacts")
+    return str(folder / "verified")
+
+
 SOURCE = '''
 import numpy as np
 import jax
@@ -81,8 +105,9 @@ ARRAY_CELLS = ["q1_tests", "q1_forward", "q1_numpy", "q3_alignment", "q4_tests",
 
 def test_a_correct_answer_passes_and_each_mistake_fails_with_its_reason(tmp_path, secrets):
     folder = _honest_artifacts(tmp_path / "a", secrets)
-    verdicts = grader.judge(folder, SOURCE, SEED, False, ARRAY_CELLS)
+    verdicts = grader.judge(folder, SOURCE, SEED, False, ARRAY_CELLS, verified=_verified(tmp_path / "a"))
     assert all(v["passed"] for v in verdicts.values()), verdicts
+    assert "computed by its JAX program" in verdicts["q5_gradient"]["message"]
 
     p = secrets["probes"][2]
     # the forward pass without the ReLU; the VIX of the same day; a layer that forgets the bias
@@ -97,13 +122,15 @@ def test_a_correct_answer_passes_and_each_mistake_fails_with_its_reason(tmp_path
     np.savez(folder / "q4.npz", **q4)
     # the gradient of the sum instead of the mean; one SGD epoch fewer
     q5 = dict(np.load(folder / "q5.npz"))
-    q5["grad_1_W1"] = q5["grad_1_W1"] * len(secrets["train"]["g1_y"]) + 1.0
-    q5["grad_2_W1"] = q5["grad_2_W1"] * len(secrets["train"]["g2_y"])
+    for k in (1, 2):  # the notebook's function and its program agree: both sum
+        size = len(secrets["train"][f"g{k}_y"])
+        q5.update({key: q5[key] * size for key in q5 if key.startswith((f"grad_{k}_", f"loss_{k}"))})
     short = dict(secrets["train"], epochs=1)
     weights, _ = grader.sgd_reference(short)
     q5.update({f"trained_{n}": w for n, w in zip(("W1", "b1", "W2", "b2"), weights, strict=True)})
     np.savez(folder / "q5.npz", **q5)
-    verdicts = grader.judge(folder, SOURCE, SEED, False, ARRAY_CELLS)
+    summed = _verified(tmp_path / "summed", frozenset({1, 2}))
+    verdicts = grader.judge(folder, SOURCE, SEED, False, ARRAY_CELLS, verified=summed)
     assert "relu(X W1 + b1) W2 + b2: off by" in verdicts["q1_forward"]["message"]
     keras_forward = grader.judge(folder, SOURCE.replace("np.maximum", "keras.ops.maximum"), SEED, False,
                                  ["q1_tests", "q1_numpy"])
@@ -113,8 +140,14 @@ def test_a_correct_answer_passes_and_each_mistake_fails_with_its_reason(tmp_path
     # the visible test's own assertion is kept: a Monday's forecast uses Friday's close
     assert "on Monday" in grader.judge(folder, SOURCE, SEED, False, ["q3_tests"])["q3_tests"]["message"]
     assert not verdicts["q4_equals_dense"]["passed"] and verdicts["q4_tests"]["passed"]
-    assert "gradient of W1" in verdicts["q5_gradient"]["message"] and verdicts["q5_tests"]["passed"]
+    assert "MSE loss" in verdicts["q5_gradient"]["message"] and verdicts["q5_tests"]["passed"]
     assert "trained W1" in verdicts["q5_matches_fit"]["message"]
+    # a gradient that is right when called and another when the grader compiles it (or none at all)
+    twin = grader.judge(_honest_artifacts(tmp_path / "c", secrets), SOURCE, SEED, False, ["q5_gradient"],
+                        verified=summed)
+    assert "returns other values when called than its JAX program computes" in twin["q5_gradient"]["message"]
+    missing = grader.judge(folder, SOURCE, SEED, False, ["q5_tests"])
+    assert "its JAX program was not run by the grader" in missing["q5_tests"]["message"]
 
 
 def test_the_static_checks_refuse_dense_and_fit(tmp_path, secrets):

@@ -76,7 +76,7 @@ def test_a_correct_answer_passes_and_each_mistake_fails_with_its_reason(tmp_path
     assert not verdicts["q4_min_variance"]["passed"] and "negative" in verdicts["q4_min_variance"]["message"]
 
 
-def _params_artifacts(folder: Path, secrets: dict, to_weights, primitives=("exp", "div")) -> Path:
+def _params_artifacts(folder: Path, secrets: dict, to_weights, export_error: str | None = None) -> Path:
     """params.npz of a notebook whose weights_from_params is ``to_weights`` (neg_sharpe and its gradient exact)."""
     folder.mkdir(parents=True, exist_ok=True)
     p, h = secrets["problems"][1], grader.FD_STEP
@@ -86,27 +86,75 @@ def _params_artifacts(folder: Path, secrets: dict, to_weights, primitives=("exp"
     def objective(t):
         return -grader.sharpe(to_weights(t), p["mu"], p["cov"])
     grads = np.stack([[(objective(t + h * e) - objective(t - h * e)) / (2 * h) for e in np.eye(n)] for t in thetas])
+    errors = {"program_neg_sharpe_grad_error": np.array(export_error)} if export_error else {}
     np.savez(folder / "params.npz", weights=W, objective=np.array([objective(t) for t in thetas]), gradient=grads,
              weights_plus=np.stack([[to_weights(t + h * e) for e in np.eye(n)] for t in thetas]),
-             weights_minus=np.stack([[to_weights(t - h * e) for e in np.eye(n)] for t in thetas]),
-             primitives_grad=np.array(primitives))
+             weights_minus=np.stack([[to_weights(t - h * e) for e in np.eye(n)] for t in thetas]), **errors)
     return folder
 
 
-def test_a_gradient_is_credited_only_for_weights_that_depend_on_theta_and_without_callback(tmp_path, secrets):
+def _verified(folder: Path, to_weights, gradient=None) -> str:
+    """What the grader's verifier leaves (``dl4f.verify_programs``) for JAX programs of ``neg_sharpe`` (with the
+    JAX weights ``to_weights``) and of its gradient (``jax.grad`` of it, or ``gradient``), saved as the export does."""
+    import jax
+    import jax.numpy as jnp
+
+    from dl4f import tp_optimization_artifacts as export
+    from dl4f import verify_programs
+
+    grader.inputs(SEED, folder / "inputs")
+
+    def neg_sharpe(theta, mu, cov):
+        w = to_weights(theta)
+        return -252.0 * (w @ mu) / jnp.sqrt(252.0 * (w @ cov @ w))
+
+    probe = export.program_probes(folder / "inputs")["neg_sharpe"][0]
+    for name, fn in (("neg_sharpe", neg_sharpe), ("neg_sharpe_grad", gradient or jax.grad(neg_sharpe))):
+        try:
+            verify_programs.save_program(fn, probe, folder / "programs" / f"{name}.jaxexport")
+        except NotImplementedError:  # a callback into Python: JAX cannot serialize it
+            pass
+    verify_programs.verify(folder, "dl4f.tp_optimization_artifacts")
+    return str(folder / "verified")
+
+
+def test_a_gradient_is_credited_only_for_weights_that_depend_on_theta_and_from_its_jax_program(tmp_path, secrets):
+    import jax
+    import jax.numpy as jnp
+
     def softmax(t):
         return np.exp(t - t.max()) / np.exp(t - t.max()).sum()
 
+    def constant(t):
+        return np.full(len(t), 1 / len(t))
+
     cells = ["q3_parametrisation", "q3_gradient", "q3_uses_jax"]
-    honest = grader.judge(_params_artifacts(tmp_path / "a", secrets, softmax), "", SEED, False, cells)
+    honest = grader.judge(_params_artifacts(tmp_path / "a", secrets, softmax), "", SEED, False, cells,
+                          verified=_verified(tmp_path / "a", jax.nn.softmax))
     assert all(v["passed"] for v in honest.values()), honest
-    constant = grader.judge(_params_artifacts(tmp_path / "b", secrets, lambda t: np.full(len(t), 1 / len(t))), "",
-                            SEED, False, cells)
-    assert "do not depend on theta" in constant["q3_gradient"]["message"] and constant["q3_uses_jax"]["passed"]
-    callback = grader.judge(_params_artifacts(tmp_path / "c", secrets, softmax, ("pure_callback", "jit")), "",
-                            SEED, False, cells)
-    assert "calls back into Python" in callback["q3_gradient"]["message"]
-    assert "pure_callback" in callback["q3_uses_jax"]["message"] and callback["q3_parametrisation"]["passed"]
+    assert "computed by its JAX program" in honest["q3_gradient"]["message"]
+    flat = grader.judge(_params_artifacts(tmp_path / "b", secrets, constant), "", SEED, False, cells,
+                        verified=_verified(tmp_path / "b", lambda t: jnp.full(t.shape, 1 / t.shape[0]) + 0 * t))
+    assert "do not depend on theta" in flat["q3_gradient"]["message"] and flat["q3_uses_jax"]["passed"]
+
+    def by_callback(theta, mu, cov):  # SciPy's gradient hidden in a callback into Python
+        return jax.pure_callback(lambda t: np.asarray(t) * 0, jax.ShapeDtypeStruct(theta.shape, theta.dtype), theta)
+
+    error = "NotImplementedError: serialization of host_callbacks is not yet implemented"
+    callback = grader.judge(_params_artifacts(tmp_path / "c", secrets, softmax, error), "", SEED, False, cells,
+                            verified=_verified(tmp_path / "c", jax.nn.softmax, by_callback))
+    assert "JAX could not compile it (NotImplementedError: serialization of host_callbacks" in \
+        callback["q3_gradient"]["message"]
+    assert "must be a JAX function" in callback["q3_uses_jax"]["message"] and callback["q3_parametrisation"]["passed"]
+
+    def traced_twin(theta, mu, cov):  # right when called, zero when the grader compiles it
+        return jnp.zeros_like(theta)
+
+    twin = grader.judge(_params_artifacts(tmp_path / "d", secrets, softmax), "", SEED, False, cells,
+                        verified=_verified(tmp_path / "d", jax.nn.softmax, traced_twin))
+    assert "returns other values when called than its JAX program computes" in twin["q3_gradient"]["message"]
+    missing = grader.judge(_params_artifacts(tmp_path / "e", secrets, softmax), "", SEED, False, cells)
+    assert "its JAX program was not run by the grader" in missing["q3_gradient"]["message"]
 
 
 def test_the_grader_optimum_is_the_optimum(secrets):

@@ -44,6 +44,15 @@ def test_a_patched_export_helper_is_refused_by_the_rules(graded):
     assert all("must not be changed" in v["message"] for v in cells.values() if not v["passed"]), cells
 
 
+def test_a_pickling_hook_is_sent_for_review_and_a_gradient_must_be_a_jax_program(graded):
+    crafted = graded["results"]["crafted_pickle"]["cells"]
+    assert "defines __reduce__" in crafted["q3_parametrisation"]["message"]
+    assert "needs review" in crafted["q3_parametrisation"]["message"]
+    numpy_gradient = graded["results"]["numpy_gradient"]["cells"]
+    assert sorted(g for g, v in numpy_gradient.items() if not v["passed"]) == ["q3_gradient", "q3_uses_jax"]
+    assert "JAX could not compile it" in numpy_gradient["q3_gradient"]["message"]
+
+
 def test_a_kernel_that_dies_late_keeps_the_earlier_questions(graded):
     result = graded["results"]["late_death"]
     assert "kernel died" in result["detail"]
@@ -83,13 +92,24 @@ def test_messages_lose_the_secret_values_and_keep_the_verdict():
     message = ("hold_out: the weights use returns after 2016-03-14 00:00:00 (window 250): look-ahead; "
                "build_mlp(13, 7): the input must be (None, 13); learning rates [0.003162, 0.001], expected "
                "[0.003162, 0.0005]; the lr 0.003162 after 4 epochs; R² 0.1234 below 0.15; max error 2.1e-07; "
-               "training ran 9 epochs, 5 expected")
+               "training ran 9 epochs, 5 expected; FileNotFoundError: [Errno 2] No such file, line 12 of cell 7")
     out = engine.redact(message, secrets)
     for secret in ("2016-03-14", "250", "13", "0.003162"):
         assert secret not in out, out
     assert "look-ahead" in out and "below 0.15" in out and "R² 0.1234" in out and "2.1e-07" in out
     assert "after 4 epochs" in out and "ran 9 epochs" in out  # numbers that are no secret stay
+    assert "[Errno 2]" in out and "line 12 of cell 7" in out  # an error's number, a line and a cell are never secrets
     assert "5 expected" not in out  # what the grader computed from the secrets
+
+
+def test_the_feedback_keeps_a_notebooks_text_outputs_as_text_and_drops_html():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('a'); 1")])
+    nb.cells[0].outputs = [nbformat.from_dict({"output_type": "stream", "name": "stdout", "text": ["a\n", "b\n"]}),
+                           nbformat.from_dict({"output_type": "display_data", "metadata": {},
+                                               "data": {"text/plain": ["x", "y"], "text/html": ["<script>"]}})]
+    engine._sanitize(nb)
+    stream, display = nb.cells[0].outputs
+    assert stream["text"] == "a\nb\n" and display["data"] == {"text/plain": "xy"}
 
 
 def test_secrets_are_drawn_per_attempt_and_are_deterministic():

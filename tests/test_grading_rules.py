@@ -4,6 +4,8 @@ name resolution is sent to review, strings are not names, answers count only in 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dl4f_grading import rules, tp_intro, tp_optimization, tp_transformer
@@ -178,21 +180,34 @@ def test_visible_tests_are_judged_with_their_questions_rules():
         tp_intro.CELLS["q1_tests"](context)  # the rules refuse before any artifact is read
 
 
-def test_run_time_facts():
+def test_run_time_facts(tmp_path):
     import jax
     import jax.numpy as jnp
     import keras
     import numpy as np
 
-    from dl4f import export_facts
+    from dl4f import export_facts, verify_programs
 
-    def by_scipy(x):
+    def by_scipy(x):  # SciPy hidden in a callback into Python: JAX cannot even save it as a program
         return jax.pure_callback(lambda v: np.sin(v), jax.ShapeDtypeStruct(x.shape, x.dtype), x)
 
-    found = export_facts.jaxpr_primitives(jax.jit(by_scipy), jnp.ones(3))
-    assert "pure_callback" in found and rules.callback_problems(found, "neg_sharpe_grad")
-    clean = export_facts.jaxpr_primitives(jax.jit(jax.grad(lambda x: jnp.sum(jnp.tanh(x)))), jnp.ones(3))
-    assert clean and not rules.callback_problems(clean, "neg_sharpe_grad")
+    with pytest.raises(NotImplementedError, match="host_callbacks"):
+        verify_programs.save_program(by_scipy, (jnp.ones(3),), Path(tmp_path) / "callback.jaxexport")
+    path = Path(tmp_path) / "grad.jaxexport"
+    verify_programs.save_program(jax.grad(lambda x: jnp.sum(jnp.tanh(x))), (np.zeros(3, "float32"),), path)
+    (out,), calls = verify_programs.run_program(path.read_bytes(), [(np.array([0.0, 1.0, -2.0]),)])
+    np.testing.assert_allclose(out[0], 1 - np.tanh([0.0, 1.0, -2.0]) ** 2, rtol=1e-6)
+    assert calls == []
+
+    def forged(x):  # a file forged to call a kernel of its choice: refused before it runs
+        return jax.ffi.ffi_call("my_target", jax.ShapeDtypeStruct(x.shape, x.dtype))(x)
+
+    raw = jax.export.export(jax.jit(forged), disabled_checks=[jax.export.DisabledSafetyCheck.custom_call("my_target")])(
+        jax.ShapeDtypeStruct((3,), np.float32)).serialize()
+    with pytest.raises(ValueError, match="the program calls my_target"):
+        verify_programs.run_program(raw, [(np.ones(3),)])
+    with pytest.raises(ValueError, match="shape"):
+        verify_programs.run_program(path.read_bytes(), [(np.ones(4),)])
 
     class Wrapper(keras.layers.Layer):
         def __init__(self):

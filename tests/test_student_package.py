@@ -69,6 +69,7 @@ def test_hidden_names_are_read_from_the_grading_package(tmp_path):
 @pytest.mark.parametrize("extra, expected", [
     ({"dl4f_grading/__init__.py": ""}, "dl4f_grading/__init__.py: the instructor's package dl4f_grading"),
     ({"dl4f-0.1.0.dist-info/top_level.txt": "dl4f\ndl4f_grading\n"}, "lists dl4f_grading"),
+    ({"dl4f_service/app.py": ""}, "dl4f_service/app.py: the instructor's package dl4f_service"),
     ({"dl4f/solutions/tp-x/notes.txt": "x"}, "a file from solutions/"),
     ({"dl4f/tp-x.ipynb": "{}"}, "a notebook"),
     ({"dl4f/models.py": "LIMITS = SECRET_THRESHOLDS  # copied\n"}, "the hidden threshold name(s) SECRET_THRESHOLDS"),

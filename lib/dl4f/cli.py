@@ -244,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--unsandboxed", action="store_true", help="grade without bubblewrap (UNSAFE: a submission can "
                                                                 "then read and change the course's files)")
     grd.set_defaults(func=_tp_grade)
+    try:  # the submission service (`dl4f serve`, `dl4f worker`, `dl4f service ...`): instructors only, not in the wheel
+        from dl4f_service.cli import add_parsers
+    except ImportError:
+        return parser
+    add_parsers(sub)
     return parser
 
 

@@ -1,8 +1,5 @@
 """Run-time facts about a student's objects, recorded by the TPs' exports (in the sandbox) as data for the grader.
 
-- ``jaxpr_primitives(fn, *args)``: the names of the primitives of ``jax.make_jaxpr(fn)(*args)``, nested jaxprs
-  (``jit``, ``scan``, ``cond``, ``custom_jvp``...) included; the grader refuses callbacks into Python
-  (``pure_callback``, ``io_callback``, ``debug_callback``), which could hide SciPy inside a "JAX" function.
 - ``sublayer_classes(layer)``: ``module.ClassName`` of every layer a Keras layer or model holds, recursively; the
   grader refuses a ready-made layer where the question asks for one's own.
 
@@ -10,28 +7,6 @@ Nothing here decides a grade: the grader (``dl4f_grading.rules``) reads these li
 """
 
 from __future__ import annotations
-
-
-def _walk(jaxpr, out: set[str]) -> None:
-    for eqn in jaxpr.eqns:
-        out.add(eqn.primitive.name)
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (list, tuple)) else (value,):
-                inner = getattr(sub, "jaxpr", None)  # ClosedJaxpr -> Jaxpr
-                if inner is not None and hasattr(inner, "eqns"):
-                    _walk(inner, out)
-                elif hasattr(sub, "eqns"):
-                    _walk(sub, out)
-
-
-def jaxpr_primitives(fn, *args) -> list[str]:
-    """The sorted primitive names of ``fn`` traced on ``args`` (raises if ``fn`` cannot be traced)."""
-    import jax
-
-    closed = jax.make_jaxpr(fn)(*args)
-    found: set[str] = set()
-    _walk(closed.jaxpr, found)
-    return sorted(found)
 
 
 def sublayer_classes(layer) -> list[str]:

@@ -9,8 +9,12 @@ what they return, as data.
 Why a process of its own: nothing the notebook's cells did to their process (a patched ``callable_from``, a
 replaced ``drive``, a module rebound) exists here; the grader's problems (``inputs/``) did not exist while the
 cells ran, so no cell could read them; and ``artifacts/`` is a folder the notebook never saw, so no file it wrote
-is read as an artifact. The restored objects are the student's code and run here when the export calls them:
-the grader still reads only the files this leaves, as data, in a process of its own.
+is read as an artifact. The restored objects are the student's code and run here when the export calls them (and,
+for an object with a pickling hook, when it is restored): what this process records is only what they returned.
+So the grader reads the files this leaves as data, in a process of its own; the rules refuse, anywhere in the
+notebook, the code that would patch this process from inside (assignments to modules, dynamic lookups, pickling
+hooks such as ``__reduce__``: ``dl4f_grading.source_checks``), and the properties that matter are proven where no
+student code ran (the judge's references; JAX programs run by ``dl4f.verify_programs``).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def restore(names, folder: Path) -> tuple[dict, dict]:
 
 
 def apply_config(folder: Path) -> None:
-    """Apply the notebook's process-wide settings (``submission_run.process_config``): data, checked, not code."""
+    """Apply the notebook's process-wide settings (``dl4f.snapshot.process_config``): data, checked, not code."""
     try:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):

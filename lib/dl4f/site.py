@@ -6,6 +6,10 @@ links and images rewritten for the page's folder), code cells as Python code blo
 matter) and cells tagged ``remove-cell`` (which Quarto leaves out of a rendered notebook too: the
 placeholders of hidden tests) left out. Outputs are never shown: the page is the assignment as the
 student receives it.
+
+``submit_button`` is the "Submit" button of a TP page: a link to the course's submission service (``dl4f serve``)
+when ``_quarto.yml`` sets its address (``dl4f: submission-url:``, one setting for the whole site), and nothing at
+all when it does not (the public site of a self-learner, or a course that collects notebooks by hand).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nbformat
 
@@ -85,3 +90,70 @@ def notebook_markdown(path, *, page_dir=None, drop_title: bool = True) -> str:
             fence = _fence_for(source)
             parts.append(f"{fence}python\n{source}\n{fence}")
     return "\n\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------------------------------- the Submit button
+
+SUBMISSION_SETTING = ("dl4f", "submission-url")  # `dl4f: submission-url:` in _quarto.yml
+_TP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# Characters that would end or break a Markdown link target, or smuggle HTML into the page.
+_UNSAFE_URL = re.compile(r"""[\s"'<>()\[\]{}\\`|^]""")
+
+
+def project_config(start=None) -> Path:
+    """The site's ``_quarto.yml``: in ``$QUARTO_PROJECT_ROOT`` (which Quarto sets while it executes a page), else the
+    nearest one in ``start`` (default: the current directory, the page's folder when Quarto runs it) or above."""
+    root = os.environ.get("QUARTO_PROJECT_ROOT")
+    if root:
+        candidates = [Path(root)]
+    else:
+        here = Path(start or Path.cwd()).resolve()
+        candidates = [here, *here.parents]
+    for folder in candidates:
+        if (folder / "_quarto.yml").is_file():
+            return folder / "_quarto.yml"
+    raise FileNotFoundError(f"no _quarto.yml in {candidates[0]}" + (" or above it" if not root else "")
+                            + ": run this from a page of the course site")
+
+
+def submission_url(config=None) -> str | None:
+    """The address of the course's submission service (``dl4f: submission-url:`` in ``_quarto.yml``, without a
+    trailing ``/``), or None when the course sets none (key absent, null or empty). ``config``: the path of the
+    ``_quarto.yml`` to read (default: ``project_config()``) or its already parsed content (a dict)."""
+    if not isinstance(config, dict):
+        import yaml  # (lazy: only the site's pages need it)
+
+        path = Path(config) if config is not None else project_config()
+        config = yaml.safe_load(path.read_text()) or {}
+    section, key = SUBMISSION_SETTING
+    settings = config.get(section) or {}
+    value = settings.get(key) if isinstance(settings, dict) else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    url = str(value).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment \
+            or _UNSAFE_URL.search(url):
+        raise ValueError(f"_quarto.yml: `{section}: {key}: {url}` is not the address of a submission service: give "
+                         f"its http(s) address, e.g. https://grader.example.org (no spaces, quotes, query or #), "
+                         f"or leave it empty for no Submit button")
+    return url.rstrip("/")
+
+
+def submit_button(tp: str, *, config=None) -> str:
+    """The Markdown of the "Submit" button of the page of ``tp`` (its upload page on the submission service, where
+    the student signed in with their link uploads the notebook and sees the grade), or ``""`` when the course sets
+    no service. A TP page prints it from a chunk with ``#| output: asis``."""
+    if not _TP_NAME.match(tp):
+        raise ValueError(f"{tp!r} is not a TP's name (e.g. tp-rnn)")
+    url = submission_url(config)
+    if url is None:
+        return ""
+    return (
+        "::: {.tp-download .tp-submit}\n"
+        f'[<i class="bi bi-send"></i> Submit {tp}.ipynb for grading]({url}/tp/{tp}){{.btn .btn-success}}\n\n'
+        "Once the visible tests pass (`dl4f tp check`), submit your notebook to the course's grading service (sign "
+        "in with the personal link your instructor sent you): it runs the hidden tests and shows your score and each "
+        "question's feedback within minutes, and you may resubmit until the deadline.\n"
+        ":::\n"
+    )

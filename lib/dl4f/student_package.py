@@ -29,6 +29,7 @@ from pathlib import Path
 from dl4f.assignments import ROOT
 
 GRADING_PACKAGE = "dl4f_grading"
+INSTRUCTOR_PACKAGES = (GRADING_PACKAGE, "dl4f_service")  # never in the students' wheel
 SETUPTOOLS_MIN = (77, 0)
 
 STUDENT_README = """\
@@ -97,15 +98,16 @@ def check_student_wheel(path, root: Path = ROOT, extra_names=()) -> list[str]:
         files = wheel.namelist()
         for name in files:
             parts = name.split("/")
-            if parts[0] == GRADING_PACKAGE or parts[0].startswith(GRADING_PACKAGE + "-"):
-                problems.append(f"{name}: the instructor's package {GRADING_PACKAGE}")
+            for package in INSTRUCTOR_PACKAGES:
+                if parts[0] == package or parts[0].startswith(package + "-"):
+                    problems.append(f"{name}: the instructor's package {package}")
             if "solutions" in parts[:-1]:
                 problems.append(f"{name}: a file from solutions/")
             if name.endswith(".ipynb"):
                 problems.append(f"{name}: a notebook (the wheel holds the library only)")
             text = wheel.read(name).decode("utf-8", errors="replace")
-            if name.endswith(".dist-info/top_level.txt") and GRADING_PACKAGE in text.split():
-                problems.append(f"{name}: lists {GRADING_PACKAGE}")
+            if name.endswith(".dist-info/top_level.txt"):
+                problems += [f"{name}: lists {p}" for p in INSTRUCTOR_PACKAGES if p in text.split()]
             found = sorted(set(names_re.findall(text))) if names_re else []
             if found:
                 problems.append(f"{name}: the hidden threshold name(s) {', '.join(found)}")

@@ -27,8 +27,6 @@ from pathlib import Path
 import nbformat
 
 SNAPSHOTS = "snapshots"
-CONFIG = "config.json"  # in the snapshot folder: process_config() after the last cell that ended
-_last_ids: dict[str, int] = {}
 
 
 def _grade_id(cell) -> str | None:
@@ -43,55 +41,8 @@ def _error_text(exc: BaseException) -> str:
     return (lines[-1] if lines else type(exc).__name__)[:500]
 
 
-def snapshot(namespace: dict, names: list[str], mentioned: list[str], folder: str, everything: bool = False) -> None:
-    """Save ``namespace[name]`` for each of ``names`` that changed, is ``mentioned`` or (``everything``) all.
-
-    Runs in the student's kernel (the runner sends the call after each cell): untrusted, best effort. A name no
-    longer defined loses its snapshot; one that cannot be pickled gets ``<name>.error`` with the reason.
-    """
-    import cloudpickle
-
-    out = Path(folder)
-    out.mkdir(exist_ok=True)
-    (out / CONFIG).write_text(json.dumps(process_config()))
-    for name in names:
-        path, error = out / f"{name}.pkl", out / f"{name}.error"
-        if name not in namespace:
-            for p in (path, error):
-                p.unlink(missing_ok=True)
-            _last_ids.pop(name, None)
-            continue
-        value = namespace[name]
-        if not everything and name not in mentioned and _last_ids.get(name) == id(value):
-            continue
-        tmp = out / f".{name}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                cloudpickle.dump(value, f)
-            tmp.replace(path)
-            error.unlink(missing_ok=True)
-        except Exception as exc:  # noqa: BLE001  (reported to the export, which reports it to the student)
-            tmp.unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
-            error.write_text(f"{name} could not be saved after its cell: {type(exc).__name__}: {exc}"[:400])
-        _last_ids[name] = id(value)
-
-
-def process_config() -> dict:
-    """The process-wide settings of numerical libraries a cell may have changed (``jax_enable_x64``, Keras's float
-    type), which the export's fresh process must share for the notebook's functions to compute as they did."""
-    import sys
-
-    config = {}
-    if "jax" in sys.modules:
-        config["jax_enable_x64"] = bool(sys.modules["jax"].config.read("jax_enable_x64"))
-    if "keras" in sys.modules:
-        config["keras_floatx"] = str(sys.modules["keras"].config.floatx())
-    return config
-
-
 def _snapshot_cell(names: list[str], mentioned: list[str], everything: bool) -> nbformat.NotebookNode:
-    code = (f"__import__('dl4f.submission_run').submission_run.snapshot(globals(), {names!r}, {mentioned!r}, "
+    code = (f"__import__('dl4f.snapshot').snapshot.snapshot(globals(), {names!r}, {mentioned!r}, "
             f"{SNAPSHOTS!r}, {everything!r})")
     return nbformat.v4.new_code_cell(code)
 
@@ -198,7 +149,17 @@ def _save_snapshot(client, names, mentioned, everything) -> None:
         client.nb.cells.remove(cell)
 
 
+def _skip_slow_schema_formats() -> None:
+    """nbformat validates notebooks with jsonschema, which imports every optional checker of string formats it finds
+    installed; one of them (``rfc3987_syntax``, brought by Jupyter's packages) compiles a grammar at import, 1.7 s of
+    each submission's run. Notebook schemas use no IRI format: this process goes without it."""
+    import sys
+
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def main(argv=None) -> int:
+    _skip_slow_schema_formats()
     parser = argparse.ArgumentParser(prog="python -m dl4f.submission_run", description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--names", default="", help="comma-separated globals to snapshot for the export")

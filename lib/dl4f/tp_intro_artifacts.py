@@ -30,11 +30,24 @@ from dl4f.artifacts import floats as _floats
 from dl4f.artifacts import read_npz as _npz
 from dl4f.artifacts import save_keras as _save_keras
 from dl4f.artifacts import short_error as _short_error
-from dl4f.export_facts import jaxpr_primitives, sublayer_classes
+from dl4f.export_facts import sublayer_classes
+from dl4f.verify_programs import PROGRAMS, save_program
 
 # The notebook's globals the export reads: dl4f.submission_run saves them after each cell, dl4f.export_run restores them.
 NAMES = ("mlp_forward", "model_mlp", "model_vix", "build_mlp", "build_two_inputs", "model_linear", "vix_before",
          "MyDense", "loss_and_grads", "fit_by_hand")
+
+
+def _grad_probe(task, k: int) -> tuple:
+    """The arguments of ``loss_and_grads(model, trainable, X, y)`` on the grader's probe ``k``, without the model."""
+    return ([task[f"g{k}_{n}"] for n in ("W1", "b1", "W2", "b2")], task[f"g{k}_X"].astype("float32"),
+            task[f"g{k}_y"].astype("float32"))
+
+
+def program_probes(inputs_dir) -> dict[str, list[tuple]]:
+    """The calls on which the grader's verifier runs the notebook's JAX programs (``dl4f.verify_programs``)."""
+    task = _npz(Path(inputs_dir) / "train.npz")
+    return {f"loss_and_grads_{k}": [_grad_probe(task, k)] for k in range(int(task["n_grad_probes"]))}
 
 
 def _mlp(d: int, h: int, weights):
@@ -143,13 +156,11 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
                 loss, grads = fn(model, [v.value for v in model.trainable_variables], task[f"g{k}_X"].astype("float32"),
                                  task[f"g{k}_y"].astype("float32"))
                 arrays[f"loss_{k}"] = _floats(loss).reshape(-1)
-                if k == 0:  # run-time fact: the traced function holds no callback into Python
-                    try:
-                        arrays["primitives"] = np.array(jaxpr_primitives(
-                            lambda w, m=model: fn(m, w, task["g0_X"].astype("float32"), task["g0_y"].astype("float32")),
-                            [v.value for v in model.trainable_variables]) or ["none"])
-                    except Exception as exc:  # noqa: BLE001  (not traceable: recorded, judged from the rest)
-                        arrays["primitives_error"] = np.array(_short_error(exc))
+                try:  # the compiled JAX program, run by the grader's verifier (dl4f.verify_programs) on the probe
+                    save_program(lambda w, X, y, m=model: fn(m, w, X, y), _grad_probe(task, k),
+                                 out / PROGRAMS / f"loss_and_grads_{k}.jaxexport")
+                except Exception as exc:  # noqa: BLE001  (recorded: the verifier reports the program missing)
+                    arrays[f"program_error_{k}"] = np.array(_short_error(exc))
                 for n, g in zip(("W1", "b1", "W2", "b2"), grads, strict=True):
                     arrays[f"grad_{k}_{n}"] = _floats(g)
             except Exception as exc:  # noqa: BLE001

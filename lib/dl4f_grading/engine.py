@@ -6,7 +6,7 @@ a local worker process and on a Dask worker. It writes nothing outside its tempo
 (``dl4f_grading.grade``) alone writes the gradebook, the result files and the autograded notebooks.
 
 The points of each graded cell come from the TP's trusted checks (``dl4f_grading.<tp>.CELLS``), run by
-``judge.run_judge`` in a process that never ran student code, on the files the export left. Two sandboxed runs:
+``judge.run_judge`` in a process that never ran student code, on the files the export left. Sandboxed runs:
 
 1. **the notebook** (``dl4f.submission_run``): its cells run without the grader's problems (``inputs/`` does not
    exist yet); after each cell the objects the export needs are saved (``snapshots/``), so a kernel that dies in
@@ -15,7 +15,11 @@ The points of each graded cell come from the TP's trusted checks (``dl4f_grading
    snapshots, the grader's inputs written only now, and an empty ``artifacts/`` the notebook never saw. Nothing
    the notebook's cells did to their process (patched modules or export helpers) exists there.
 
-Whatever the student's code did, only the export's files reach the decision. The feedback shows each verdict and
+3. **the programs** (``dl4f.verify_programs``, only for a TP whose export saves JAX programs): a fresh sandbox that
+   loads no snapshot runs the compiled JAX programs of the questions that ask for a JAX function on the grader's
+   probes; the judge credits what they compute (``dl4f_grading.programs``).
+
+Whatever the student's code did, only the files of these runs reach the decision. The feedback shows each verdict and
 what was wrong, never the secret inputs (``redact``); the secrets are drawn per attempt (``student_seed``).
 """
 
@@ -84,20 +88,20 @@ def graded_cells(source: nbformat.NotebookNode) -> list[dict]:
         if gid and meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
             out.append({"grade_id": gid, "points": float(meta.get("points", 0)),
                         "hidden": "BEGIN HIDDEN TESTS" in cell.source, "after": previous,
-                        "title": _title(cell.source)})
+                        "title": _title(cell.source, "BEGIN HIDDEN TESTS" in cell.source)})
         if gid:
             previous = gid
     return out
 
 
-def _title(source: str) -> str:
+def _title(source: str, hidden: bool = True) -> str:
     lines = []
     for line in source.splitlines():
         if "BEGIN HIDDEN TESTS" in line:
             break
         if line.startswith("#"):
             lines.append(line)
-    return "\n".join(lines) or "# Hidden test"
+    return "\n".join(lines) or ("# Hidden test" if hidden else "# Visible test")
 
 
 def student_seed(secret: bytes, tp: str, student: str, attempt: int | str = 0) -> int:
@@ -191,14 +195,13 @@ def _run_notebook(job: Job, settings: Settings, composed: compose.Composed, work
     return scratch, outcome, state["cells"], executed
 
 
-def _copy_snapshots(scratch: Path, target: Path, max_mb: int) -> None:
-    """Copy the snapshot files the first run left (regular files, never links) into ``target``."""
+def _copy_regular_files(source: Path, target: Path, keep: Callable[[str], bool], max_mb: float) -> None:
+    """Copy the files of ``source`` that ``keep`` accepts (regular files only, never links) into ``target``."""
     target.mkdir(parents=True)
-    source = scratch / "snapshots"
     if source.is_symlink() or not source.is_dir():
         return
     for path in sorted(source.iterdir())[:200]:
-        if not (path.name.endswith((".pkl", ".error")) or path.name == "config.json") or path.name.startswith("."):
+        if not keep(path.name) or path.name.startswith("."):
             continue
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -210,6 +213,12 @@ def _copy_snapshots(scratch: Path, target: Path, max_mb: int) -> None:
                 continue
             with open(target / path.name, "wb") as out:
                 shutil.copyfileobj(f, out)
+
+
+def _copy_snapshots(scratch: Path, target: Path, max_mb: int) -> None:
+    """Copy the snapshot files the first run left into ``target``."""
+    _copy_regular_files(scratch / "snapshots", target,
+                        lambda name: name.endswith((".pkl", ".error")) or name == "config.json", max_mb)
 
 
 def _export(job: Job, settings: Settings, module, work: Path, scratch: Path) -> tuple:
@@ -227,6 +236,29 @@ def _export(job: Job, settings: Settings, module, work: Path, scratch: Path) -> 
     outcome = sandbox.run(argv, folder, limits, data_dir=_data_dir(job), env=_env(settings),
                           sandboxed=settings.sandboxed, log=work / "export.log")
     return folder / "artifacts", outcome, secrets
+
+
+def _verify(job: Job, settings: Settings, module, work: Path, artifacts: Path) -> tuple[Path | None, object]:
+    """Third sandboxed run, for a TP whose export saves JAX programs (``program_probes``): a fresh process that loads
+    no snapshot runs them on the grader's probes (``dl4f.verify_programs``). Returns (its folder of outputs, outcome)."""
+    from dl4f.verify_programs import MAX_PROGRAM_MB, PROGRAMS, VERIFIED
+
+    if not hasattr(importlib.import_module(module.EXPORT_MODULE), "program_probes"):
+        return None, None
+    folder = work / "verify"
+    _copy_regular_files(artifacts / PROGRAMS, folder / PROGRAMS, lambda name: name.endswith(".jaxexport"),
+                        MAX_PROGRAM_MB)
+    (folder / VERIFIED).mkdir()
+    if not any((folder / PROGRAMS).iterdir()):  # nothing to run (no answer, or JAX could not compile it)
+        return folder / VERIFIED, None
+    module.inputs(job.seed, folder / "inputs")  # the grader's probes again, from the seed: not the export's copy
+    limits = settings.limits
+    limits = sandbox.Limits(seconds=min(limits.seconds, 300.0), memory_gb=limits.memory_gb, processes=limits.processes,
+                            file_mb=limits.file_mb)
+    argv = [sys.executable, "-m", "dl4f.verify_programs", "--export", module.EXPORT_MODULE]
+    outcome = sandbox.run(argv, folder, limits, data_dir=_data_dir(job), env=_env(settings),
+                          sandboxed=settings.sandboxed, log=work / "verify.log")
+    return folder / VERIFIED, outcome
 
 
 def _step_seconds(artifacts: Path) -> dict[str, float]:
@@ -251,6 +283,8 @@ _LIST = re.compile(r"\[\s*-?\d[^\[\]]*\]")
 _EXPECTED = re.compile(r"(?:\b(?:expected|optimum is|should be|reference is|the grader's is):?\s+(?P<n>-?\d[\d.eE+-]*)"
                        r"|(?P<n2>-?\d[\d.eE+-]*)\s+expected\b)")
 MAX_SECRET_ARRAY = 64  # arrays of the secrets up to this size hold scalars a message could print
+# numbers that are never the grader's: an error number, a line, a cell, a question (kept as printed)
+_NOT_SECRET = re.compile(r"\b(?:Errno|errno|line|cell|Cell|Question|question|exit code|status)\s+-?\d+\b")
 
 
 def _secret_scalars(secrets) -> tuple[set[int], set[float], set[str]]:
@@ -311,7 +345,13 @@ def redact(message: str, secrets) -> str:
         # a secret rounded to the printed precision (3 significant digits at least: "below 0.15" stays), or equal
         half_ulp = 0.5 * 10.0 ** _exponent(token) if _significant(token) >= 3 else 0.0
         return "<secret>" if any(abs(value - f) <= max(half_ulp * 1.0001, 1e-12 * abs(f)) for f in floats) else token
-    return _NUMBER.sub(number, out)
+
+    kept = _NOT_SECRET.findall(out)
+    out = _NOT_SECRET.sub("\x00", out)
+    out = _NUMBER.sub(number, out)
+    for text in kept:
+        out = out.replace("\x00", text, 1)
+    return out
 
 
 def _significant(token: str) -> int:
@@ -350,6 +390,11 @@ def _describe_stop(outcome: sandbox.Outcome, records: list[dict], settings: Sett
     return "graded", ""
 
 
+def _joined(text) -> str:
+    """An output's text as one string (a notebook's JSON may hold it as a list of lines)."""
+    return "".join(str(t) for t in text) if isinstance(text, list) else str(text)
+
+
 def _sanitize(nb: nbformat.NotebookNode) -> None:
     """Keep only plain text and PNG images of the student's outputs (no HTML or script in the feedback)."""
     for cell in nb.cells:
@@ -362,10 +407,10 @@ def _sanitize(nb: nbformat.NotebookNode) -> None:
                 if kind == "error":
                     out["traceback"] = [str(t)[:2000] for t in out.get("traceback", [])][-20:]
                 else:
-                    out["text"] = str(out.get("text", ""))[-20000:]
+                    out["text"] = _joined(out.get("text", ""))[-20000:]
                 clean.append(out)
             elif kind in ("execute_result", "display_data"):
-                data = {k: v for k, v in out.get("data", {}).items() if k in SAFE_OUTPUT_TYPES}
+                data = {k: _joined(v) for k, v in out.get("data", {}).items() if k in SAFE_OUTPUT_TYPES}
                 if data:
                     out["data"] = data
                     out["metadata"] = {}
@@ -468,13 +513,17 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         if not exported.ok:
             result["notes"].append(f"the export of your answers on the grader's inputs ended early ({exported.status}): "
                                    "the answers it had not reached are not graded")
+        verified, checked = _verify(job, settings, module, work, artifacts)
+        if checked is not None:
+            result["seconds"]["verify"] = round(checked.seconds, 1)
         _notify(progress, {"phase": "judging"})
         t2 = time.monotonic()
         quick = settings.epochs is not None and settings.epochs < module.RECIPE_EPOCHS
         source_text = source_checks.notebook_code(compose.code_cells(composed))
         verdicts = judge.run_judge({"tp": job.tp, "artifacts": str(artifacts), "source": source_text,
                                     "seed": job.seed, "quick": quick, "cells": [c["grade_id"] for c in graded],
-                                    "answers": composed.answers}, work)
+                                    "answers": composed.answers,
+                                    **({"verified": str(verified)} if verified else {})}, work)
         result["seconds"]["judge"] = round(time.monotonic() - t2, 1)
         result["seconds"]["export_and_judge"] = round(time.monotonic() - t1, 1)
         for c in graded:

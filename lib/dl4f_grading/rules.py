@@ -13,10 +13,9 @@ Every TP's judge decides its "own code" cells, visible tests included, with ``ch
   message says it needs the instructor's review (``NEEDS_REVIEW``, 0 points until then);
 - placement (``placement_problems``): with the student's answers by grade id (``answers``), the graded definition
   must come from its question's answer cell; a later cell that redefines or patches it is refused;
-- run-time facts, recorded by the sandbox's export as data and decided here: a JAX function's jaxpr holds no
-  callback (``callback_problems``: ``pure_callback``, ``io_callback``, debug and host callbacks run arbitrary
-  Python, such as SciPy, inside a traced function), a layer's graph holds no forbidden ready-made layer
-  (``sublayer_problems``).
+- run-time facts, recorded by the sandbox's export as data and decided here: a layer's graph holds no forbidden
+  ready-made layer (``sublayer_problems``). A JAX function is judged on its compiled program instead, run where no
+  student code ran (``dl4f_grading.programs``): no callback into Python (SciPy) can hide in it.
 """
 
 from __future__ import annotations
@@ -167,13 +166,6 @@ def check_own_code(source: str, question: Question, answers: dict[str, str] | No
 
 # ----------------------------------------------------------------------------------------------------
 # Run-time facts recorded by the export
-
-
-def callback_problems(primitives: Iterable[str], what: str) -> list[str]:
-    """The primitives of a traced JAX function (``jax.make_jaxpr``) that call back into Python."""
-    bad = sorted({str(p) for p in primitives if "callback" in str(p) or str(p) in ("outside_call", "host_callback")})
-    return [f"{what} calls back into Python from inside JAX ({', '.join(bad)}): write it with JAX's operations"] if bad \
-        else []
 
 
 def sublayer_problems(classes: Iterable[str], forbidden: Iterable[str], what: str) -> list[str]:

@@ -311,7 +311,42 @@ def _dynamic_problems(mod: _Module, node, strict: bool, owner: str) -> list[str]
             problems.append("importlib: import modules with import statements")  # import_module(...) imported
     if not strict and any(path.split(".")[0] == "importlib" for path in mod.imports.values()):
         problems.append("importlib: import modules with import statements")
+    if not strict:
+        problems += _restore_hooks(mod)
     return problems
+
+
+# Code that runs when a pickled object is restored: the export restores the notebook's objects (cloudpickle) in a
+# process of its own, and a crafted hook would run there before the export does.
+RESTORE_HOOKS = frozenset({"__reduce__", "__reduce_ex__", "__setstate__", "__getnewargs__", "__getnewargs_ex__"})
+RESTORE_MODULES = frozenset({"copyreg", "pickle", "marshal", "dill", "cloudpickle", "shelve"})
+
+
+def _restore_hooks(mod: _Module) -> list[str]:
+    """Pickling hooks defined anywhere in the notebook, and the modules that make or register them."""
+    problems = []
+    for sub in ast.walk(mod.tree):
+        if isinstance(sub, ast.ClassDef):
+            for item in sub.body:
+                names = ([item.name] if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) else
+                         [t.id for t in getattr(item, "targets", []) if isinstance(t, ast.Name)])
+                for name in names:
+                    if name in RESTORE_HOOKS:
+                        problems.append(f"class {sub.name} defines {name}, code that runs at run time when the "
+                                        "grader restores the object: not allowed")
+        elif isinstance(sub, ast.Attribute) and sub.attr in RESTORE_HOOKS and isinstance(sub.ctx, ast.Store):
+            problems.append(f"assigns {sub.attr}, code that runs at run time when the grader restores an object: "
+                            "not allowed")
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in RESTORE_HOOKS:
+            problems.append(f"names {sub.value} in a string, code that runs at run time when the grader restores an "
+                            "object: not allowed")
+        elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "type"
+              and len(sub.args) == 3 and "type" not in mod.defs):
+            problems.append("type(name, bases, namespace) makes a class at run time: define it with a class statement")
+    for path in mod.imports.values():
+        if path.split(".")[0] in RESTORE_MODULES:
+            problems.append(f"{path.split('.')[0]}: objects restored from bytes run code at run time: not allowed")
+    return list(dict.fromkeys(problems))
 
 
 def _stored_names(nodes) -> set[str]:

@@ -19,8 +19,9 @@ from the files of a sandboxed run (``dl4f.tp_intro_artifacts``) and the student'
 
 Every cell of a question, its visible test included, is first judged with the question's rules
 (``QUESTIONS``, ``dl4f_grading.rules``): NumPy only in Question 1, no ready-made ``Dense`` in Question 4 (read from
-the source, and from the layers ``MyDense`` holds at run time), JAX's gradient without ``fit`` and without callback
-into Python (its jaxpr, traced in the sandbox) in Question 5; names resolved at run time anywhere send the notebook
+the source, and from the layers ``MyDense`` holds at run time), JAX's gradient without ``fit`` in Question 5, judged
+on what its compiled JAX program computes, run by the grader where no student Python ran
+(``dl4f_grading.programs``); names resolved at run time anywhere send the notebook
 to the instructor's review; with the answer cells known, each answer counts only in its own cell.
 
 ``inputs(seed, folder)`` makes the files the sandbox receives; ``judge(...)`` returns, per graded cell, a verdict.
@@ -37,7 +38,7 @@ import numpy as np
 
 from dl4f import evaluation
 from dl4f_grading import keras_artifacts as art
-from dl4f_grading import rules
+from dl4f_grading import programs, rules
 from dl4f_grading.cells import decide
 from dl4f_grading.source_checks import Rules
 
@@ -232,6 +233,7 @@ class Context:
     secrets: dict
     quick: bool
     answers: dict | None = None  # grade id -> the student's answer cell (None: not known)
+    verified: Path | None = None  # the outputs of the notebook's JAX programs, run by the grader's verifier
 
     def __post_init__(self):
         self.files = art.ArtifactCache(self.artifacts)
@@ -519,29 +521,39 @@ def _q4_save(ctx):
 # Question 5: the training loop by hand
 
 
-def _no_callback(arrays: dict) -> None:
-    if "primitives" in arrays:  # run-time fact: loss_and_grads traced by jax.make_jaxpr in the sandbox
-        problems = rules.callback_problems(arrays["primitives"].tolist(), "loss_and_grads")
-        assert not problems, "; ".join(problems)
+def _program(ctx: Context, k: int, shapes: list[tuple]) -> list[np.ndarray]:
+    """``loss_and_grads`` on probe ``k`` as its JAX program computes it, run by the grader's verifier where no student
+    Python ran (``dl4f_grading.programs``): the loss, then the gradient of each weight."""
+    calls = programs.outputs(ctx.verified, f"loss_and_grads_{k}", "loss_and_grads",
+                             ctx.npz("q5.npz").get(f"program_error_{k}"))
+    assert len(calls) == 1 and len(calls[0]) == 1 + len(shapes) and all(
+        g.size == int(np.prod(s)) for g, s in zip(calls[0][1:], shapes, strict=True)), (
+        "loss_and_grads(model, trainable, X, y) must return the loss and a list of one gradient per weight, "
+        "in the order of model.trainable_variables")
+    return [calls[0][0].reshape(1)] + [g.reshape(s) for g, s in zip(calls[0][1:], shapes, strict=True)]
 
 
 def _check_gradients(ctx: Context, public: bool) -> str:
     task = ctx.secrets["train"]
     arrays = ctx.npz("q5.npz")
-    _no_callback(arrays)
     worst = 0.0
     for k in range(int(task["n_grad_probes"])):
         if (k == 0) != public:
             continue
         weights = [task[f"g{k}_{n}"] for n in ("W1", "b1", "W2", "b2")]
         loss, grads = mse_and_grads(task[f"g{k}_X"], task[f"g{k}_y"], *weights)
+        shapes = [g.shape if n != "b2" else (1,) for n, g in zip(("W1", "b1", "W2", "b2"), grads, strict=True)]
+        program = _program(ctx, k, shapes)
         got = _array(arrays, f"loss_{k}", (1,), f"loss_and_grads on {len(task[f'g{k}_y'])} samples: the loss")
-        worst = max(worst, _close(got, [loss], "loss_and_grads: the MSE loss", GRADIENT_THRESHOLD))
-        for n, g in zip(("W1", "b1", "W2", "b2"), grads, strict=True):
-            shape = g.shape if n != "b2" else (1,)
+        programs.same_as_python(program[0], got, "loss_and_grads (the loss)")
+        worst = max(worst, _close(program[0], [loss], "loss_and_grads: the MSE loss", GRADIENT_THRESHOLD))
+        for n, g, shape, computed in zip(("W1", "b1", "W2", "b2"), grads, shapes, program[1:], strict=True):
             got = _array(arrays, f"grad_{k}_{n}", shape, f"loss_and_grads: the gradient of {n} (shape {shape})")
-            worst = max(worst, _close(got, g.reshape(shape), f"loss_and_grads: the gradient of {n}", GRADIENT_THRESHOLD))
-    return f"loss_and_grads: the MSE and its gradient match the chain rule (max error {worst:.1e})"
+            programs.same_as_python(computed, got, f"loss_and_grads (the gradient of {n})")
+            worst = max(worst, _close(computed, g.reshape(shape), f"loss_and_grads: the gradient of {n}",
+                                      GRADIENT_THRESHOLD))
+    return (f"loss_and_grads: the MSE and its gradient match the chain rule (max error {worst:.1e}), computed by its "
+            "JAX program")
 
 
 def _q5_tests(ctx):
@@ -555,7 +567,7 @@ def _q5_gradient(ctx):
 def _q5_matches_fit(ctx):
     task = ctx.secrets["train"]
     arrays = ctx.npz("q5.npz")
-    _no_callback(arrays)
+    _program(ctx, 0, [np.shape(task[f"g0_{n}"]) if n != "b2" else (1,) for n in ("W1", "b1", "W2", "b2")])
     weights, losses = sgd_reference(task)
     got = _array(arrays, "losses", losses.shape, f"fit_by_hand: one loss per epoch ({len(losses)} epochs)")
     _close(got, losses, "fit_by_hand: the epoch losses (mean over the epoch's samples)", GRADIENT_THRESHOLD)
@@ -579,7 +591,8 @@ CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
 
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
-          answers: dict | None = None) -> dict[str, dict]:
+          answers: dict | None = None, verified: str | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
     ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick, answers), cells)
+    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick, answers,
+                                         Path(verified) if verified else None), cells)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from dl4f_grading import keras_artifacts as art
-from dl4f_grading import rules
+from dl4f_grading import programs, rules
 from dl4f_grading.cells import decide
 from dl4f_grading.source_checks import Rules
 
@@ -221,6 +221,7 @@ class Context:
     source: str
     secrets: dict
     answers: dict | None = None  # grade id -> the student's answer cell (None: not known)
+    verified: Path | None = None  # the outputs of the notebook's JAX programs, run by the grader's verifier
 
     def __post_init__(self):
         self.files = art.ArtifactCache(self.artifacts)
@@ -376,25 +377,30 @@ def _q3_parametrisation(ctx):
     return f"weights_from_params: {m} random parameter vectors give long-only weights summing to 1"
 
 
-def _no_callback(arrays: dict) -> None:
-    for key, what in (("primitives_grad", "neg_sharpe_grad"), ("primitives_objective", "neg_sharpe")):
-        if key in arrays:  # run-time fact: traced by jax.make_jaxpr in the sandbox
-            problems = rules.callback_problems(arrays[key].tolist(), what)
-            assert not problems, "; ".join(problems)
+def _programs(ctx, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``neg_sharpe`` and ``neg_sharpe_grad`` at the probes, as their JAX programs compute them (run by the grader's
+    verifier where no student Python ran: no callback into SciPy, no value that changes when traced)."""
+    arrays = _params(ctx)[0]
+    grads = programs.outputs(ctx.verified, "neg_sharpe_grad", "neg_sharpe_grad",
+                             arrays.get("program_neg_sharpe_grad_error"))
+    values = programs.outputs(ctx.verified, "neg_sharpe", "neg_sharpe", arrays.get("program_neg_sharpe_error"))
+    assert len(values) == m and len(grads) == m and all(len(g) == 1 and g[0].size == n for g in grads), (
+        "neg_sharpe_grad(theta, mu, cov) must return one array of the shape of theta")
+    return np.array([float(v[0].reshape(-1)[0]) for v in values]), np.stack([g[0].reshape(-1) for g in grads])
 
 
 def _q3_gradient(ctx):
     # A property paired with correctness: the gradient of a constant is zero, so the weights must be right first.
     _q3_parametrisation(ctx)
     arrays, p, _ = _params(ctx)
-    _no_callback(arrays)
     mu, cov = p["mu"], p["cov"]
     n, m = len(mu), len(p["theta_probe"])
     W = _array(arrays, "weights", (m, n), "weights_from_params")
     plus = _array(arrays, "weights_plus", (m, n, n), "weights_from_params(theta + h e_i)")
     minus = _array(arrays, "weights_minus", (m, n, n), "weights_from_params(theta - h e_i)")
-    values = _array(arrays, "objective", (m,), "neg_sharpe")
-    grads = _array(arrays, "gradient", (m, n), "neg_sharpe_grad")
+    values, grads = _programs(ctx, m, n)
+    programs.same_as_python(values, _array(arrays, "objective", (m,), "neg_sharpe"), "neg_sharpe")
+    programs.same_as_python(grads, _array(arrays, "gradient", (m, n), "neg_sharpe_grad"), "neg_sharpe_grad")
     worst = 0.0
     for j in range(m):
         expected = -sharpe(W[j], mu, cov)
@@ -405,7 +411,8 @@ def _q3_gradient(ctx):
         worst = max(worst, err)
         assert err <= GRADIENT_THRESHOLD, (f"neg_sharpe_grad differs from finite differences of neg_sharpe by {err:.1e} "
                                            f"(relative, tolerance {GRADIENT_THRESHOLD:g})")
-    return f"neg_sharpe_grad matches central finite differences (worst relative error {worst:.1e})"
+    return (f"neg_sharpe_grad matches central finite differences (worst relative error {worst:.1e}), computed by its "
+            "JAX program")
 
 
 def _q3_optimum(ctx):
@@ -413,7 +420,7 @@ def _q3_optimum(ctx):
 
 
 # Q3's optimizer must be written with JAX's gradients, not SciPy's optimizer (the question's rules, checked for
-# every Question 3 cell that grades max_sharpe_jax); the gradient, traced in the sandbox, holds no callback.
+# every Question 3 cell that grades max_sharpe_jax); its gradient is a JAX program, run by the grader (no callback).
 GRADIENT_NAMES = frozenset({"grad", "value_and_grad", "neg_sharpe_grad"})
 _ANY = Rules(names=frozenset(), modules=(), task="write the answer in its cell")
 JAX_ONLY = Rules(names=frozenset({"minimize", "SLSQP", "max_sharpe_scipy", "min_variance", "efficient_frontier",
@@ -435,11 +442,8 @@ QUESTIONS = {"q1": rules.Question(("estimate", "portfolio_return", "portfolio_vo
 
 
 def _q3_uses_jax(ctx):
-    try:
-        arrays = _params(ctx)[0]
-    except AssertionError:
-        arrays = {}  # params.npz missing: the static rules alone decide (its own cells fail on it)
-    _no_callback(arrays)
+    _, p, _ = _params(ctx)
+    _programs(ctx, len(p["theta_probe"]), len(p["mu"]))  # its gradient is a JAX program: no callback into SciPy
     return "max_sharpe_jax optimises with jax.grad and jax.jit, without SciPy"
 
 
@@ -541,7 +545,8 @@ CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
 
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
-          answers: dict | None = None) -> dict[str, dict]:
+          answers: dict | None = None, verified: str | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
     ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), answers), cells)
+    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), answers,
+                                         Path(verified) if verified else None), cells)
