@@ -70,7 +70,17 @@ def run_program(raw: bytes, calls: list) -> tuple[list[list[np.ndarray]], list[s
     """Deserialize one program, check its custom calls, run it on each call's arguments: (outputs, custom calls)."""
     import jax
 
+    previous = jax.config.read("jax_enable_x64")
     jax.config.update("jax_enable_x64", True)  # a program traced in float64 runs in float64 (its types say which)
+    try:
+        return _run(raw, calls)
+    finally:  # the process's setting is left as it was (the tests verify programs in their own process)
+        jax.config.update("jax_enable_x64", previous)
+
+
+def _run(raw: bytes, calls: list) -> tuple[list[list[np.ndarray]], list[str]]:
+    import jax
+
     exported = jax.export.deserialize(bytearray(raw))
     targets = custom_calls(exported.mlir_module())
     refused = [t for t in targets if not ALLOWED_CUSTOM_CALL.fullmatch(t)]
