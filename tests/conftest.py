@@ -16,6 +16,16 @@ SHARED_DATA = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+# One JAX compilation cache for the whole session, in a folder of its own: every notebook kernel, page and process
+# the tests start compiles a program once, not once per process (same programs, same results; the pages' and the
+# corpora's many fresh kernels build the same layers). The grading sandboxes never see it (their environment is
+# the sandbox's own) and the judges use theirs (``DL4F_JUDGE_CACHE``, also a folder of this session's).
+_SESSION_CACHES = Path(tempfile.mkdtemp(prefix="dl4f-test-caches-"))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_SESSION_CACHES / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 * 1024**3))  # a size cap: JAX then locks its files
+os.environ.setdefault("DL4F_JUDGE_CACHE", str(_SESSION_CACHES / "judge-jax"))
+
 
 def _seed_cache() -> Path:
     current = os.environ.get("DL4F_DATA_DIR")
@@ -84,3 +94,16 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(yfinance, "Ticker", OfflineTicker)
     return calls
+
+
+# The README's test command runs the tests in two processes (pytest-xdist, ``--dist loadfile``: a file's tests, and
+# so its module-scoped fixtures such as a graded class, stay in one process). Files are handed out in the order
+# collected: the long ones first, so that no process is left with a long file at the end while the other idles.
+LONG_FIRST = ["test_grade_tp_rnn.py", "test_site.py", "test_grade_tp_transformer.py", "test_grade_tp_intro.py",
+              "test_grade_tp_callbacks.py", "test_grade_tp_optimization.py", "test_grading_boundary.py",
+              "test_service_flow.py", "test_service_browser.py"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: k for k, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order

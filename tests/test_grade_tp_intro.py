@@ -256,7 +256,7 @@ def test_partial_and_hostile_work_say_what_went_wrong(graded):
 
 
 def test_autograded_notebooks_hold_no_hidden_test_code(graded):
-    tp_course.assert_autograded_clean(graded["root"], TP, "PASSED (3/3 points)", max_seconds=120)
+    tp_course.assert_autograded_clean(graded["root"], TP, "PASSED (3/3 points)")
 
 
 # ----------------------------------------------------------------------------------------------------

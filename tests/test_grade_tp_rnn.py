@@ -168,7 +168,7 @@ def test_limits_time_and_memory_are_reported(course, tmp_path):
 def test_a_dask_cluster_on_loopback_gives_the_same_results(graded, course):
     from distributed import LocalCluster
 
-    students = ["blank", "edited", "not_json", "forge"]
+    students = ["edited", "forge"]  # a notebook run and a forged gradebook: enough to compare with the serial grades
     serial = {s: graded["results"][s] for s in students}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:

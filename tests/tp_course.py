@@ -85,9 +85,10 @@ def with_answers(student_version, changes: dict):
     return nb
 
 
-def assert_autograded_clean(root: Path, tp: str, passed: str, max_seconds: float, score: float = 30) -> None:
+def assert_autograded_clean(root: Path, tp: str, passed: str, score: float = 30) -> None:
     """The ``full`` submission's autograded notebook shows a verdict (``passed``, e.g. "PASSED (3/3 points)") and
-    no hidden-test code; its recorded result has ``score`` and took less than ``max_seconds``."""
+    no hidden-test code; its recorded result has ``score`` and the time of each phase (how long they take is
+    ``benchmarks/grading.py``'s to measure, not a test's)."""
     import json
 
     full = (root / "autograded" / "full" / tp / f"{tp}.ipynb").read_text()
@@ -96,7 +97,8 @@ def assert_autograded_clean(root: Path, tp: str, passed: str, max_seconds: float
         if "hidden_test" in line:
             assert line not in full
     recorded = json.loads((root / "grades" / tp / "full.json").read_text())
-    assert recorded["score"] == score and recorded["seconds"]["total"] < max_seconds, recorded["seconds"]
+    assert recorded["score"] == score, recorded
+    assert all(recorded["seconds"][phase] > 0 for phase in ("run", "export", "judge", "total")), recorded["seconds"]
 
 
 def assert_tp_pages(tp: str, chapter_dir: str, section: str, hidden_cells: int | None = None) -> list[dict]:

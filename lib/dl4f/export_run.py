@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from pathlib import Path
 
 SNAPSHOT = "snapshot"
@@ -53,11 +54,14 @@ def apply_config(folder: Path) -> None:
         return
     if not isinstance(config, dict):
         return
-    if isinstance(config.get("jax_enable_x64"), bool):
+    # a default value needs no import (Keras costs 3 s to import: a TP without Keras need not pay it here); this
+    # process starts with the defaults (its environment and home folder are the sandbox's, fresh)
+    if isinstance(config.get("jax_enable_x64"), bool) and (config["jax_enable_x64"] or "jax" in sys.modules):
         import jax
 
         jax.config.update("jax_enable_x64", config["jax_enable_x64"])
-    if config.get("keras_floatx") in ("float16", "bfloat16", "float32", "float64"):
+    if config.get("keras_floatx") in ("float16", "bfloat16", "float32", "float64") and (
+            config["keras_floatx"] != "float32" or "keras" in sys.modules):
         import keras
 
         keras.config.set_floatx(config["keras_floatx"])

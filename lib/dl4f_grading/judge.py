@@ -5,6 +5,13 @@ source as text, the seed of the grader's secrets, quick or full thresholds, the 
 checks (``dl4f_grading.<tp>.judge``) and writes ``{grade_id: {"passed", "message"}}`` as JSON to the request's
 ``out`` path. Running it as a separate process keeps a malformed artifact (a model file that crashes a loader,
 an enormous array) from taking the coordinator down: ``run_judge`` reports that as a failed check of every cell.
+
+The judges of a machine share JAX's persistent compilation cache (``judge_cache``): the reference models and
+computations the checks build are compiled once, not at every submission (a tp-transformer judge: 20 s cold,
+7 s warm). The cache is the grader's alone: a folder of the grading user's, mode 0700, that no sandbox mounts;
+only judges, which never run student code, write to it, and an entry is found by a digest of the program the
+judge itself traced, so one submission's artifacts cannot put code there that another's judge would run. A folder
+that another user owns or can write to is not used (the judges then compile from scratch).
 """
 
 from __future__ import annotations
@@ -18,6 +25,38 @@ from pathlib import Path
 
 JUDGE_SECONDS = 900
 JUDGE_MEMORY_GB = 8
+CACHE_ENV = "DL4F_JUDGE_CACHE"  # the judges' compilation cache; "off" compiles from scratch every time
+CACHE_MAX_BYTES = 2 * 1024**3  # least recently used entries are evicted beyond this
+
+
+def judge_cache() -> Path | None:
+    """The judges' JAX compilation cache: ``$DL4F_JUDGE_CACHE``, or ``<user cache>/dl4f/judge-jax`` (created mode
+    0700). ``None`` (no cache) when it is ``off``, cannot be created, or is another user's or writable by others."""
+    setting = os.environ.get(CACHE_ENV, "")
+    if setting.lower() == "off":
+        return None
+    if setting:
+        folder = Path(setting)
+    else:
+        from platformdirs import user_cache_dir
+
+        folder = Path(user_cache_dir("dl4f")) / "judge-jax"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None
+    return folder
+
+
+def _cache_env() -> dict:
+    folder = judge_cache()
+    if folder is None:
+        return {"JAX_COMPILATION_CACHE_DIR": ""}
+    return {"JAX_COMPILATION_CACHE_DIR": str(folder), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_COMPILATION_CACHE_MAX_SIZE": str(CACHE_MAX_BYTES)}
 
 
 def tp_module(tp: str):
@@ -47,7 +86,7 @@ def run_judge(request: dict, folder: Path) -> dict:
     folder = Path(folder)
     req, out = folder / "judge-request.json", folder / "judge-result.json"
     req.write_text(json.dumps({**request, "out": str(out)}))
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    env = {**os.environ, "KERAS_BACKEND": "jax", **_cache_env()}
     try:
         # the memory cap by prlimit, not a preexec_fn: forking a process where JAX's threads run can deadlock
         proc = subprocess.run(["prlimit", f"--as={JUDGE_MEMORY_GB * 1024**3}", "--", sys.executable, "-m",
