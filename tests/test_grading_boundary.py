@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -178,3 +179,26 @@ def test_the_export_carries_the_notebooks_settings_and_imports_keras_only_for_on
                               check=True)
         seen.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert seen == [[None, None], ["float64", False], [None, True], [None, None]], seen  # Keras imports JAX
+
+
+def test_the_work_folder_of_a_killed_grading_process_is_swept_and_a_live_ones_kept(tmp_path, monkeypatch):
+    """A grading process killed mid-submission (a service worker, an interrupted ``dl4f tp grade``) leaves its work
+    folder: the next grading process removes it; a running process's folder, or one kept on purpose, stays."""
+    monkeypatch.setattr(engine.tempfile, "tempdir", str(tmp_path))
+    code = ("import os, sys, time; from dl4f_grading import engine; w = engine.new_work_folder('ada'); "
+            "(w / 'scratch').mkdir(); (w / 'scratch' / 'out.txt').write_text('x'); print(w, flush=True); "
+            "time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    killed = Path(proc.stdout.readline().strip())
+    assert killed.parent == tmp_path and (killed / engine.OWNER_FILE).exists()
+    assert engine.sweep_work_folders() == []  # its owner still runs
+    proc.kill()
+    proc.wait()
+    alive = engine.new_work_folder("bob")  # this process's
+    kept = tmp_path / "dl4f-grade-kept-1"  # DL4F_GRADING_KEEP's: no owner record
+    kept.mkdir()
+    other = tmp_path / "unrelated"
+    other.mkdir()
+    assert engine.sweep_work_folders() == [killed]
+    assert not killed.exists() and alive.is_dir() and kept.is_dir() and other.is_dir()

@@ -469,6 +469,50 @@ def autograded_notebook(composed_nb, executed: nbformat.NotebookNode | None, sou
     return nb
 
 
+WORK_PREFIX = "dl4f-grade-"
+OWNER_FILE = "owner.json"  # which process grades in a work folder: {"pid", "started"} (outside the sandbox's scratch)
+
+
+def _started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def new_work_folder(student: str) -> Path:
+    """A private folder (mode 0700) for one submission's runs, with its owner process recorded."""
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{student}-"))
+    (work / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "started": _started(os.getpid())}))
+    return work
+
+
+def sweep_work_folders(tmp: Path | None = None) -> list[Path]:
+    """Remove the work folders that a grading process killed mid-submission left behind (its ``finally`` never
+    ran: a worker killed by the service's supervisor, an interrupted ``dl4f tp grade``): this user's folders in the
+    temporary folder whose owner process is gone. A folder whose owner runs, or without an owner record, is kept.
+    Returns the folders removed. Grades are not in these folders (the coordinator records them), only the runs'
+    scratch: the submission is graded again from its stored notebook."""
+    removed = []
+    for folder in sorted(Path(tmp or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*")):
+        try:
+            info = folder.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            owner = json.loads((folder / OWNER_FILE).read_text())
+            pid, started = int(owner["pid"]), owner["started"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        now = _started(pid)
+        if now is not None and (started is None or abs(now - float(started)) < 1.0):
+            continue  # its owner still runs
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = None) -> dict:
     """Grade one submission (see the module docstring). Returns ``{"result": ..., "autograded": nb JSON or None}``.
 
@@ -498,7 +542,7 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
     composed = compose.compose(release, submission)
     result["notes"] = composed.notes
     names = tuple(importlib.import_module(module.EXPORT_MODULE).NAMES)
-    work = Path(tempfile.mkdtemp(prefix=f"dl4f-grade-{job.student}-"))
+    work = new_work_folder(job.student)
     try:
         scratch, outcome, records, executed = _run_notebook(job, settings, composed, work, names, progress)
         result["seconds"]["run"] = round(outcome.seconds, 1)
@@ -539,6 +583,7 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         return {"result": result, "autograded": nbformat.writes(nb)}
     finally:
         if os.environ.get("DL4F_GRADING_KEEP"):
+            (work / OWNER_FILE).unlink(missing_ok=True)  # kept on purpose: no later sweep removes it
             print(f"{job.student}: work folder kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)

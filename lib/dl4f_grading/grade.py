@@ -89,6 +89,8 @@ def grade_class(root: Path, tp: str, *, settings: engine.Settings | None = None,
         if not path.exists():
             raise FileNotFoundError(f"no {what} at {path}")
     gradebook.check_assignment(root, tp)
+    for folder in engine.sweep_work_folders():
+        progress(f"removed the work folder {folder} of a grading process that is gone (its submission is graded again)")
     source = json.loads(source_path.read_text())
     release = json.loads(release_path.read_text())
     secret = course_secret(root)

@@ -148,6 +148,8 @@ def loop(url: str, root: str, config: Config, once: bool = False, parent: int | 
     while not db.retry(lambda: db.is_current(engine_), log=log):
         log("the database's schema is not migrated yet (start `dl4f serve` or run `dl4f service migrate`); waiting")
         time.sleep(2)
+    for folder in engine.sweep_work_folders():  # a killed worker's runs: the job was given back and regraded
+        log(f"removed the work folder {folder} of a grading process that is gone")
     log(f"ready ({worker}, {'sandboxed' if sandboxed else 'UNSANDBOXED'})")
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
