@@ -180,7 +180,8 @@ def _forged(namespace, out_dir, inputs_dir):
         z.writestr("config.json", _json.dumps(lam))
     _np.savez(f"{out_dir}/model_linear.npz", coef=_np.full(200, _np.nan), intercept=_np.zeros(1))
     _np.savez(f"{out_dir}/lstm_probes.npz", h=_np.zeros(3))
-    _np.savez(f"{out_dir}/lstm_task.npz", predictions=_np.zeros(7))
+    _np.savez(f"{out_dir}/lstm_task_0.npz", predictions=_np.zeros(7))
+    _np.savez(f"{out_dir}/lstm_task_1.npz", y_pred=_np.zeros(512))
     _os.symlink("/etc/passwd", f"{out_dir}/model_lstm_2layer.keras")
     return {}
 

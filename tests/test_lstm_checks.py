@@ -164,14 +164,23 @@ def test_malformed_outputs_fail_with_a_message():
         assert all(isinstance(c.message, str) and c.message for c in checks), what
 
 
-def test_judge_training_validates_predictions():
+def test_judge_training_validates_predictions_and_passes_on_the_best_task():
     y = np.linspace(-1, 1, 50)
-    assert lstm_checks.judge_training(y, {"y_pred": y + 0.01}).passed
+    good, bad = {"y_pred": y + 0.01}, {"y_pred": np.zeros(50)}
+    assert lstm_checks.judge_training([y, y], [good, good]).passed
+    # a hard draw on one task does not fail a layer that learns the other one
+    one_learned = lstm_checks.judge_training([y, y], [bad, good])
+    assert one_learned.passed and "0.000 and 1.000" in one_learned.message, one_learned.message
+    assert not lstm_checks.judge_training([y, y], [bad, bad]).passed
     for outputs in ({"y_pred": np.zeros(50)}, {"y_pred": y[:10]}, {"y_pred": np.full(50, np.inf)}, {},
                     {"errors": np.array(["training: boom"])}, None):
-        check = lstm_checks.judge_training(y, outputs)
+        check = lstm_checks.judge_training([y, y], [outputs, outputs])
         assert not check.passed and check.name == "trains" and check.message
-    assert "boom" in lstm_checks.judge_training(y, {"errors": np.array(["training: boom"])}).message
+    # a result missing for one task (the export stopped) fails, whatever the other says
+    assert not lstm_checks.judge_training([y, y], [good]).passed
+    assert not lstm_checks.judge_training([y, y], [good, {"errors": np.array(["training: boom"])}]).passed
+    assert not lstm_checks.judge_training([y, y], None).passed
+    assert "boom" in lstm_checks.judge_training([y], [{"errors": np.array(["training: boom"])}]).message
 
 
 def test_teacher_task_keeps_its_test_targets_and_is_not_linear():
@@ -187,12 +196,30 @@ def test_teacher_task_keeps_its_test_targets_and_is_not_linear():
     assert lstm_checks.r2_score(secret, pred) < 0.1
 
 
-def test_a_correct_lstm_trains_and_constant_weights_do_not():
-    task, secret = lstm_checks.make_teacher_task(1)
-    good = lstm_checks.judge_training(secret, probes.train_on_task(CORRECT["per gate, W ifco, U foic"], task))
+def test_the_teacher_tasks_are_independent_draws_from_one_seed():
+    tasks = lstm_checks.make_teacher_tasks(7, n_train=64, n_test=32)
+    again = lstm_checks.make_teacher_tasks(7, n_train=64, n_test=32)
+    assert len(tasks) == lstm_checks.TRAINING_TASKS == 2
+    for (task, y), (task2, y2) in zip(tasks, again, strict=True):
+        np.testing.assert_array_equal(task["x_train"], task2["x_train"])
+        np.testing.assert_array_equal(y, y2)
+    assert not np.allclose(tasks[0][0]["x_train"], tasks[1][0]["x_train"])
+    assert tasks[0][0]["seed"] != tasks[1][0]["seed"]
+
+
+def test_a_correct_lstm_learns_a_hard_draw_as_a_whole_and_constant_weights_do_not():
+    # Task seed 25 is one of the hard teachers (calibration: a correct LSTM reaches R² 0.37 to 0.47 on it): with one
+    # task and the old threshold of 0.8 a correct layer failed; the second task decides.
+    hard, easy = lstm_checks.make_teacher_task(25), lstm_checks.make_teacher_task(1)
+    layer = CORRECT["per gate, W ifco, U foic"]
+    trained = [probes.train_on_task(layer, task) for task, _ in (hard, easy)]
+    scores = [lstm_checks.r2_score(y, out["y_pred"]) for (_, y), out in zip((hard, easy), trained, strict=True)]
+    assert scores[0] < 0.8 < scores[1], scores
+    good = lstm_checks.judge_training([hard[1], easy[1]], trained)
     assert good.passed, good.message
-    frozen = lstm_checks.judge_training(secret, probes.train_on_task(ConstantWeightsLSTM, task))
-    assert not frozen.passed, frozen.message
+    frozen = [probes.train_on_task(ConstantWeightsLSTM, task) for task, _ in (hard, easy)]
+    check = lstm_checks.judge_training([hard[1], easy[1]], frozen)
+    assert not check.passed, check.message
 
 
 # ----------------------------------------------------------------------------------------------------

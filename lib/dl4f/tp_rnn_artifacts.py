@@ -8,7 +8,7 @@
 - the linear regression as its coefficients (``model_linear.npz``: ``coef``, ``intercept``): the grader
   predicts with them itself (a pickled scikit-learn object would run code when loaded);
 - for Question 4, the outputs of ``CustomLSTM`` on the probes the grader placed in ``inputs_dir``
-  (``lstm_probes.npz``), and its predictions after training on the grader's task (``lstm_task.npz``);
+  (``lstm_probes.npz``), and its predictions after training on each of the grader's tasks (``lstm_task_<k>.npz``);
 - ``export.json``: what was saved, and the error of everything that could not be.
 
 Nothing here is trusted (the student's code runs in the same process): the grader judges the files, as data.
@@ -67,9 +67,8 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
         if (inputs / "lstm_probes.npz").exists():
             attempt("lstm_probes", lambda: _save_arrays(probes.probe_lstm(cls, _npz(inputs / "lstm_probes.npz")),
                                                         out / "lstm_probes.npz"))
-        if (inputs / "lstm_task.npz").exists():
-            attempt("lstm_task", lambda: _save_arrays(probes.train_on_task(cls, _npz(inputs / "lstm_task.npz")),
-                                                      out / "lstm_task.npz"))
+        for task in sorted(inputs.glob("lstm_task_*.npz")):
+            attempt(task.stem, lambda t=task: _save_arrays(probes.train_on_task(cls, _npz(t)), out / t.name))
     return report.write(out)
 
 

@@ -30,17 +30,20 @@ then evaluates ``step`` at probe points built here. From them:
   gates are computed from the layer's variables, not from constants);
 - ``call_matches_steps``: ``call`` on sequences returns ``h_T`` of ``step`` folded from ``h_0 = c_0 = 0``.
 
-**Training.** ``make_teacher_task`` draws a random reference LSTM (numpy) and random sequences; the sandbox
-trains ``CustomLSTM + Dense(1)`` on the training pairs and predicts the test inputs, whose targets never leave
-this process: ``judge_training`` computes R² and compares it with ``R2_THRESHOLD``.
+**Training.** ``make_teacher_tasks`` draws ``TRAINING_TASKS`` random reference LSTMs (numpy) and random
+sequences; the sandbox trains ``CustomLSTM + Dense(1)`` on each task's training pairs and predicts its test
+inputs, whose targets never leave this process: ``judge_training`` computes each R² and passes when the best
+reaches ``R2_THRESHOLD``. Two tasks, not one: some random teachers are hard to learn in the budget (a correct
+LSTM reached R² 0.12 on one of 680 measured tasks), and failing a correct layer on a bad draw would be as wrong as
+passing a broken one; with two independent draws, both must be bad.
 
 **Wiring** (artifacts as ``.npz``, no pickles)::
 
-    spec = make_probe_spec(secret_seed, units=5, input_dim=1)        # -> sandbox as q4_probe_spec.npz
-    task, secret_y = make_teacher_task(secret_seed + 1)              # task -> q4_task.npz; secret_y stays here
-    # sandbox:  probes.save_npz(out / "q4_probe_out.npz", probes.probe_lstm(CustomLSTM, probes.load_npz(spec)))
-    #           probes.save_npz(out / "q4_train_out.npz", probes.train_on_task(CustomLSTM, probes.load_npz(task)))
-    checks = judge_probes(spec, outputs) + [judge_training(secret_y, train_outputs)]
+    spec = make_probe_spec(secret_seed, units=5, input_dim=1)        # -> sandbox as lstm_probes.npz
+    tasks = make_teacher_tasks(secret_seed + 1)                      # [(task, secret_y)]: task -> lstm_task_<k>.npz
+    # sandbox:  probes.save_npz(out / "lstm_probes.npz", probes.probe_lstm(CustomLSTM, probes.load_npz(spec)))
+    #           probes.save_npz(out / "lstm_task_<k>.npz", probes.train_on_task(CustomLSTM, probes.load_npz(task)))
+    checks = judge_probes(spec, outputs) + [judge_training([y for _, y in tasks], trained_outputs)]
 """
 
 from __future__ import annotations
@@ -61,11 +64,18 @@ LINE_T = 1000.0  # |t| at the ends of the saturation lines
 SATURATED = 1e-3  # a line end is 0 (|P| < this) or +-1 (|1 - |P|| < this)
 MIN_PATTERN = 0.7  # share of (line, unit) pairs that must show the sigmoid * tanh pattern (correct: 0.88 to 1)
 
-# Training check: R² on the teacher task's test set (default budget of make_teacher_task, weights drawn by the
-# sandbox). benchmarks/calibrate_lstm_checks.py, 7 correct layouts x 10 seeds: mean 0.959, std 0.026, min 0.894,
-# max 0.991; threshold <= min - 3 std, rounded down. Gates from numpy constants (nothing trains but Dense):
-# 0.04 to 0.10; a ridge regression on the raw sequences: -0.09 to -0.03 (the target is even in x).
-R2_THRESHOLD = 0.8
+# Training check: R² on each teacher task's test set (default budget of make_teacher_task, weights drawn by the
+# sandbox); the best of TRAINING_TASKS must reach R2_THRESHOLD. Measured by benchmarks/calibrate_lstm_checks.py
+# --seeds 40 --broken-seeds 5: 7 correct layouts x 40 seeds x 2 tasks (560 trainings), R² per task min 0.553,
+# 1 % quantile 0.616, 5 % 0.770, median 0.944, none below 0.4, and no run failed the check; on 120 more single tasks
+# (fused layout) the two lowest were 0.119 and 0.416. Weights that are numpy constants (nothing trains but the Dense
+# readout): at most 0.152 (best of 2, 5 seeds), 0.232 on 133 single tasks. A ridge regression on the raw sequences:
+# -0.08 to 0.00. The earlier single task with a threshold of 0.8 (min - 3 std over 70 runs) failed a correct LSTM
+# on 11 tasks in 120: R² over tasks has a long lower tail (hard teachers), so the threshold comes from the measured
+# quantiles, not from a normal model. The cells that train but compute other equations (no forget gate, a tanh
+# input gate...) reach 0.51 to 0.98: the probes, not this check, fail them.
+TRAINING_TASKS = 2
+R2_THRESHOLD = 0.4
 
 
 @dataclass
@@ -444,14 +454,29 @@ def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
     return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
 
 
-def judge_training(secret_targets: np.ndarray, outputs: dict, threshold: float = R2_THRESHOLD) -> Check:
-    """R² of the sandbox's test predictions ``outputs["y_pred"]`` against the secret targets (never raises)."""
-    y = np.asarray(secret_targets, dtype="float64").reshape(-1)
-    pred, why = _get(outputs, "y_pred", (len(y),))
-    if pred is None:
-        return Check("trains", False, f"CustomLSTM + Dense(1) could not be trained and used to predict: {why}")
-    score = r2_score(y, pred)
-    ok = score >= threshold
-    return Check("trains", ok, f"trained by the grader on a synthetic task, CustomLSTM reaches R² = {score:.3f} "
-                 + (f">= {threshold:.2f}" if ok else f"< {threshold:.2f}, which a correct LSTM passes: check that every "
-                    "weight is created with add_weight (trainable) and used in step, and the gate equations"))
+def make_teacher_tasks(seed: int, n: int = TRAINING_TASKS, **budget) -> list[tuple[dict, np.ndarray]]:
+    """``n`` independent teacher tasks drawn from ``seed``: ``[(task_for_sandbox, secret_test_targets)]``."""
+    seeds = np.random.default_rng(seed).integers(2**31 - 1, size=n)
+    return [make_teacher_task(int(s), **budget) for s in seeds]
+
+
+def judge_training(secret_targets: list, outputs: list, threshold: float = R2_THRESHOLD) -> Check:
+    """R² of the sandbox's test predictions ``outputs[k]["y_pred"]`` against each task's secret targets; passes when
+    the best reaches ``threshold`` (never raises)."""
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != len(secret_targets):
+        return Check("trains", False, f"CustomLSTM + Dense(1) could not be trained: {len(secret_targets)} results "
+                     "expected (the code did not run to the end)")
+    scores = []
+    for y, out in zip(secret_targets, outputs, strict=True):
+        y = np.asarray(y, dtype="float64").reshape(-1)
+        pred, why = _get(out, "y_pred", (len(y),))
+        if pred is None:
+            return Check("trains", False, f"CustomLSTM + Dense(1) could not be trained and used to predict: {why}")
+        scores.append(r2_score(y, pred))
+    ok = max(scores) >= threshold
+    reached = " and ".join(f"{s:.3f}" for s in scores)
+    what = f"trained by the grader on {len(scores)} synthetic tasks, CustomLSTM reaches R² = {reached}"
+    if ok:
+        return Check("trains", True, f"{what}: the best >= {threshold:.2f}")
+    return Check("trains", False, f"{what}, all below {threshold:.2f}, which a correct LSTM passes: check that every "
+                 "weight is created with add_weight (trainable) and used in step, and the gate equations")

@@ -339,10 +339,12 @@ def _q4_trains(ctx):
     from dl4f_grading import lstm_checks
 
     _own_lstm(ctx)
-    try:
-        outputs = art.read_npz(ctx.artifacts, "lstm_task.npz")
-    except AssertionError as exc:
-        raise AssertionError(f"CustomLSTM could not be trained by the grader: {exc}") from None
+    outputs = []
+    for k in range(len(ctx.secrets["task_targets"])):
+        try:
+            outputs.append(art.read_npz(ctx.artifacts, f"lstm_task_{k}.npz"))
+        except AssertionError as exc:
+            raise AssertionError(f"CustomLSTM could not be trained by the grader: {exc}") from None
     check = lstm_checks.judge_training(ctx.secrets["task_targets"], outputs)
     assert check.passed, check.message
     return check.message
@@ -364,10 +366,11 @@ def inputs(seed: int, folder: Path) -> dict:
 
     folder.mkdir(parents=True, exist_ok=True)
     spec = lstm_checks.make_probe_spec(seed, Q4_PROBE_UNITS, 1)
-    task, targets = lstm_checks.make_teacher_task(seed + 1)
+    tasks = lstm_checks.make_teacher_tasks(seed + 1)
     np.savez(folder / "lstm_probes.npz", **spec)
-    np.savez(folder / "lstm_task.npz", **task)
-    return {"probe_spec": spec, "task_targets": targets}
+    for k, (task, _) in enumerate(tasks):
+        np.savez(folder / f"lstm_task_{k}.npz", **task)
+    return {"probe_spec": spec, "task_targets": [targets for _, targets in tasks]}
 
 
 def regenerate_secrets(seed: int) -> dict:
@@ -375,8 +378,7 @@ def regenerate_secrets(seed: int) -> dict:
     from dl4f_grading import lstm_checks
 
     spec = lstm_checks.make_probe_spec(seed, Q4_PROBE_UNITS, 1)
-    _, targets = lstm_checks.make_teacher_task(seed + 1)
-    return {"probe_spec": spec, "task_targets": targets}
+    return {"probe_spec": spec, "task_targets": [targets for _, targets in lstm_checks.make_teacher_tasks(seed + 1)]}
 
 
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
