@@ -186,3 +186,40 @@ def test_the_private_channel_reaches_the_grader_line_by_line(tmp_path):
     code = "import os; f = os.fdopen(int(os.environ['DL4F_CHANNEL_FD']), 'w'); f.write('one\\ntwo\\n'); f.close()"
     outcome = sandbox.run([sys.executable, "-c", code], scratch, sandbox.Limits(seconds=60), channel=lines.append)
     assert outcome.ok and lines == [b"one\n", b"two\n"]
+
+
+def test_a_process_started_ahead_waits_for_go_sees_what_was_put_there_and_its_clock_starts_at_go(tmp_path):
+    """``start(waiting=True)`` (the export and the verifier, started while the notebook runs): the process runs
+    until it reads its standard input, sees files the grader put in its folder before ``go``, and the time limit
+    counts from ``go`` (a long wait before it is not a timeout)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    code = ("import sys, os; print('ready', sorted(os.listdir('.')), flush=True); line = sys.stdin.readline()\n"
+            "print('got', line.strip(), open('inputs.txt').read(), flush=True)")
+    running = sandbox.start([sys.executable, "-c", code], scratch, sandbox.Limits(seconds=3), waiting=True)
+    time.sleep(4)  # longer than the limit, before go
+    (scratch / "inputs.txt").write_text("the grader's")
+    running.go()
+    outcome = running.wait()
+    log = (tmp_path / "sandbox.log").read_text()
+    assert outcome.ok, log
+    assert "ready []" in log and "got go the grader's" in log
+    assert outcome.seconds < 3
+
+
+def test_a_process_started_ahead_and_never_told_to_go_is_stopped_with_all_it_started(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    code = ("import subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; open(\"child.txt\", \"w\"); time.sleep(1); "
+            "open(\"late.txt\", \"w\")'])\n"
+            "sys.stdin.readline(); open('went.txt', 'w')")
+    running = sandbox.start([sys.executable, "-c", code], scratch, sandbox.Limits(seconds=60), waiting=True)
+    deadline = time.monotonic() + 30
+    while not (scratch / "child.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (scratch / "child.txt").exists()  # the process it started runs
+    running.stop()
+    assert running.proc.returncode is not None
+    time.sleep(1.5)
+    assert not (scratch / "went.txt").exists() and not (scratch / "late.txt").exists()

@@ -1,7 +1,8 @@
 """Export a graded run's artifacts: runs INSIDE a fresh sandbox, after every process of the notebook's run is dead.
 
 ``python -m dl4f.export_run --export MODULE`` (in a folder holding ``snapshot/``, ``inputs/`` and an empty
-``artifacts/``): imports the TP's export module ``MODULE`` first, then restores the notebook's objects that
+``artifacts/``): imports the TP's export module ``MODULE`` first (with ``--wait``, it then warms up and waits for
+the grader's ``go``: ``dl4f.warm_start``), then restores the notebook's objects that
 ``dl4f.submission_run`` saved (``snapshot/<name>.pkl``, for each name of ``MODULE.NAMES``), then runs
 ``MODULE.export_artifacts(namespace, "artifacts", "inputs")``, which calls them on the grader's inputs and saves
 what they return, as data.
@@ -24,6 +25,8 @@ import importlib
 import json
 import sys
 from pathlib import Path
+
+from dl4f import warm_start
 
 SNAPSHOT = "snapshot"
 
@@ -70,8 +73,12 @@ def apply_config(folder: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dl4f.export_run", description=__doc__.splitlines()[0])
     parser.add_argument("--export", required=True, help="the TP's export module (dl4f.<tp>_artifacts)")
+    parser.add_argument("--wait", action="store_true", help="warm up, then wait for 'go' on standard input "
+                        "(dl4f.warm_start: the grader starts the export while the notebook runs)")
     args = parser.parse_args(argv)
     module = importlib.import_module(args.export)  # the export's code is bound before any student code loads
+    if args.wait and not warm_start.wait_for_go():
+        return 0
     apply_config(Path(SNAPSHOT))
     namespace, missing = restore(module.NAMES, Path(SNAPSHOT))
     out = Path("artifacts")

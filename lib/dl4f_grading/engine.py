@@ -19,6 +19,11 @@ The points of each graded cell come from the TP's trusted checks (``dl4f_grading
    loads no snapshot runs the compiled JAX programs of the questions that ask for a JAX function on the grader's
    probes; the judge credits what they compute (``dl4f_grading.programs``).
 
+The export's and the programs' sandboxes, and the judge's process, are started while the notebook runs
+(``sandbox.start(waiting=True)``, ``judge.WarmJudge``): they import and warm up, then wait; only once the notebook's
+processes are all dead does each get its inputs and a ``go``. Their start-up seconds overlap the notebook's run
+instead of following it; nothing of the student's is in them before ``go``.
+
 Whatever the student's code did, only the files of these runs reach the decision. The feedback shows each verdict and
 what was wrong, never the secret inputs (``redact``); the secrets are drawn per attempt (``student_seed``).
 """
@@ -39,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -162,6 +168,17 @@ def _env(settings: Settings) -> dict:
     return {"DL4F_TP_EPOCHS": str(settings.epochs)} if settings.epochs is not None else {}
 
 
+# The export and the programs' sandbox compile many small XLA programs once each (the student's functions on the
+# grader's shapes, op by op when eager; Keras's initialisers, one per weight shape) and run little; LLVM's
+# optimisation of each is most of their time. Level 0 halves it (20 random draws of new shapes: 5.7 s -> 2.5 s).
+# The notebook's run keeps XLA's defaults (the student's trainings run there).
+EXPORT_XLA_FLAGS = "--xla_backend_optimization_level=0"
+
+
+def _export_env(settings: Settings) -> dict:
+    return {**_env(settings), "XLA_FLAGS": EXPORT_XLA_FLAGS}
+
+
 def _run_notebook(job: Job, settings: Settings, composed: compose.Composed, work: Path, names: tuple,
                   progress: Callable[[dict], None] | None) -> tuple:
     """First sandboxed run: the notebook's cells, without the grader's inputs. Returns (scratch, outcome, records,
@@ -221,44 +238,82 @@ def _copy_snapshots(scratch: Path, target: Path, max_mb: int) -> None:
                         lambda name: name.endswith((".pkl", ".error")) or name == "config.json", max_mb)
 
 
-def _export(job: Job, settings: Settings, module, work: Path, scratch: Path) -> tuple:
-    """Second sandboxed run, after every process of the first is dead: restore the snapshots, write the grader's
-    inputs, export into an empty folder. Returns (artifacts folder, outcome, the secrets of the inputs)."""
+def _export_limits(settings: Settings) -> sandbox.Limits:
+    # the export calls every answer on the grader's inputs (trainings included) from a cold start: twice a cell's time
+    limits = settings.limits
+    return sandbox.Limits(seconds=min(limits.seconds, max(120.0, 2.0 * settings.cell_timeout)),
+                          memory_gb=limits.memory_gb, processes=limits.processes, file_mb=limits.file_mb)
+
+
+def _start_export(job: Job, settings: Settings, module, work: Path) -> sandbox.Running:
+    """Start the export's sandbox while the notebook runs (``dl4f.warm_start``): its folder holds only an empty
+    ``artifacts/``; it imports and waits until ``_export`` has put the snapshots and the grader's inputs there."""
+    folder = work / "export"
+    (folder / "artifacts").mkdir(parents=True)
+    argv = [sys.executable, "-m", "dl4f.export_run", "--export", module.EXPORT_MODULE, "--wait"]
+    return sandbox.start(argv, folder, _export_limits(settings), data_dir=_data_dir(job), env=_export_env(settings),
+                         sandboxed=settings.sandboxed, log=work / "export.log", waiting=True)
+
+
+INPUTS = "inputs"  # the grader's own copy of its inputs, in the work folder: no sandbox mounts it
+
+
+def _draw_inputs(module, seed: int, work: Path) -> dict:
+    """Write the grader's inputs (problems, probes, tasks: drawn from the seed) into ``work/inputs``, a folder no
+    sandbox mounts; return their secrets. ``grade_submission`` runs this in a thread while the notebook runs (a
+    TP's inputs can take seconds: imports, scripted trainings); sandboxes get copies only after the run."""
+    return module.inputs(seed, work / INPUTS)
+
+
+def _export(job: Job, settings: Settings, module, work: Path, scratch: Path, export: sandbox.Running,
+            drawn: Future | None = None) -> tuple:
+    """Second sandboxed run, after every process of the first is dead: the snapshots and the grader's inputs (drawn
+    while the notebook ran, or now) go into the waiting export's folder, which then exports into its empty
+    ``artifacts/``. Returns (artifacts folder, outcome, the secrets of the inputs)."""
     folder = work / "export"
     _copy_snapshots(scratch, folder / "snapshot", settings.limits.file_mb)
-    secrets = module.inputs(job.seed, folder / "inputs")
-    (folder / "artifacts").mkdir()
+    secrets = drawn.result() if drawn is not None else _draw_inputs(module, job.seed, work)
+    shutil.copytree(work / INPUTS, folder / "inputs")
+    export.go()
+    return folder / "artifacts", export.wait(), secrets
+
+
+def _has_programs(module) -> bool:
+    return hasattr(importlib.import_module(module.EXPORT_MODULE), "program_probes")
+
+
+def _start_verify(job: Job, settings: Settings, module, work: Path) -> sandbox.Running | None:
+    """Start the programs' sandbox (a TP whose export saves JAX programs) while the notebook runs; it waits."""
+    from dl4f.verify_programs import VERIFIED
+
+    if not _has_programs(module):
+        return None
+    folder = work / "verify"
+    (folder / VERIFIED).mkdir(parents=True)
     limits = settings.limits
-    # the export calls every answer on the grader's inputs (trainings included) from a cold start: twice a cell's time
-    limits = sandbox.Limits(seconds=min(limits.seconds, max(120.0, 2.0 * settings.cell_timeout)),
-                            memory_gb=limits.memory_gb, processes=limits.processes, file_mb=limits.file_mb)
-    argv = [sys.executable, "-m", "dl4f.export_run", "--export", module.EXPORT_MODULE]
-    outcome = sandbox.run(argv, folder, limits, data_dir=_data_dir(job), env=_env(settings),
-                          sandboxed=settings.sandboxed, log=work / "export.log")
-    return folder / "artifacts", outcome, secrets
+    limits = sandbox.Limits(seconds=min(limits.seconds, 300.0), memory_gb=limits.memory_gb, processes=limits.processes,
+                            file_mb=limits.file_mb)
+    argv = [sys.executable, "-m", "dl4f.verify_programs", "--export", module.EXPORT_MODULE, "--wait"]
+    return sandbox.start(argv, folder, limits, data_dir=_data_dir(job), env=_export_env(settings),
+                         sandboxed=settings.sandboxed, log=work / "verify.log", waiting=True)
 
 
-def _verify(job: Job, settings: Settings, module, work: Path, artifacts: Path) -> tuple[Path | None, object]:
+def _verify(job: Job, module, work: Path, artifacts: Path, verifier: sandbox.Running | None) -> tuple:
     """Third sandboxed run, for a TP whose export saves JAX programs (``program_probes``): a fresh process that loads
     no snapshot runs them on the grader's probes (``dl4f.verify_programs``). Returns (its folder of outputs, outcome)."""
     from dl4f.verify_programs import MAX_PROGRAM_MB, PROGRAMS, VERIFIED
 
-    if not hasattr(importlib.import_module(module.EXPORT_MODULE), "program_probes"):
+    if verifier is None:
         return None, None
     folder = work / "verify"
     _copy_regular_files(artifacts / PROGRAMS, folder / PROGRAMS, lambda name: name.endswith(".jaxexport"),
                         MAX_PROGRAM_MB)
-    (folder / VERIFIED).mkdir()
     if not any((folder / PROGRAMS).iterdir()):  # nothing to run (no answer, or JAX could not compile it)
+        verifier.stop()
         return folder / VERIFIED, None
-    module.inputs(job.seed, folder / "inputs")  # the grader's probes again, from the seed: not the export's copy
-    limits = settings.limits
-    limits = sandbox.Limits(seconds=min(limits.seconds, 300.0), memory_gb=limits.memory_gb, processes=limits.processes,
-                            file_mb=limits.file_mb)
-    argv = [sys.executable, "-m", "dl4f.verify_programs", "--export", module.EXPORT_MODULE]
-    outcome = sandbox.run(argv, folder, limits, data_dir=_data_dir(job), env=_env(settings),
-                          sandboxed=settings.sandboxed, log=work / "verify.log")
-    return folder / VERIFIED, outcome
+    shutil.copytree(work / INPUTS, folder / "inputs")  # the grader's own copy: not the one the export's code saw
+    verifier.go()
+    return folder / VERIFIED, verifier.wait()
 
 
 def _step_seconds(artifacts: Path) -> dict[str, float]:
@@ -543,7 +598,13 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
     result["notes"] = composed.notes
     names = tuple(importlib.import_module(module.EXPORT_MODULE).NAMES)
     work = new_work_folder(job.student)
+    started: list = []  # started ahead (their imports overlap the notebook's run); stopped if grading ends early
+    drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dl4f-inputs")
     try:
+        drawn = drawing.submit(_draw_inputs, module, job.seed, work)
+        started.append(export := _start_export(job, settings, module, work))
+        started.append(verifier := _start_verify(job, settings, module, work))
+        started.append(judging := judge.WarmJudge(job.tp))
         scratch, outcome, records, executed = _run_notebook(job, settings, composed, work, names, progress)
         result["seconds"]["run"] = round(outcome.seconds, 1)
         result["peak_memory_gb"] = round(outcome.peak_memory_gb, 2)
@@ -551,20 +612,20 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         result["cell_errors"] = [r for r in records if r.get("status") not in ("ok",)][:50]
         _notify(progress, {"phase": "exporting"})
         t1 = time.monotonic()
-        artifacts, exported, secrets = _export(job, settings, module, work, scratch)
+        artifacts, exported, secrets = _export(job, settings, module, work, scratch, export, drawn)
         result["seconds"]["export"] = round(exported.seconds, 1)
         result["seconds"]["export_steps"] = _step_seconds(artifacts)
         if not exported.ok:
             result["notes"].append(f"the export of your answers on the grader's inputs ended early ({exported.status}): "
                                    "the answers it had not reached are not graded")
-        verified, checked = _verify(job, settings, module, work, artifacts)
+        verified, checked = _verify(job, module, work, artifacts, verifier)
         if checked is not None:
             result["seconds"]["verify"] = round(checked.seconds, 1)
         _notify(progress, {"phase": "judging"})
         t2 = time.monotonic()
         quick = settings.epochs is not None and settings.epochs < module.RECIPE_EPOCHS
         source_text = source_checks.notebook_code(compose.code_cells(composed))
-        verdicts = judge.run_judge({"tp": job.tp, "artifacts": str(artifacts), "source": source_text,
+        verdicts = judging.judge({"tp": job.tp, "artifacts": str(artifacts), "source": source_text,
                                     "seed": job.seed, "quick": quick, "cells": [c["grade_id"] for c in graded],
                                     "answers": composed.answers,
                                     **({"verified": str(verified)} if verified else {})}, work)
@@ -582,6 +643,10 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         _notify(progress, {"phase": "done"})
         return {"result": result, "autograded": nbformat.writes(nb)}
     finally:
+        drawing.shutdown(wait=True)  # before the work folder goes
+        for process in started:
+            if process is not None:
+                process.stop()
         if os.environ.get("DL4F_GRADING_KEEP"):
             (work / OWNER_FILE).unlink(missing_ok=True)  # kept on purpose: no later sweep removes it
             print(f"{job.student}: work folder kept in {work}", file=sys.stderr)

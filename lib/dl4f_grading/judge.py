@@ -72,6 +72,15 @@ def tp_module(tp: str):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--wait":  # started ahead (``WarmJudge``): import, then read the request's path
+        module = tp_module(argv[1])
+        import jax
+
+        jax.numpy.zeros(()).block_until_ready()
+        line = sys.stdin.readline().strip()
+        if not line:
+            return 0  # the grader stopped the grading
+        argv = [line]
     request = json.loads(Path(argv[0]).read_text())
     module = tp_module(request["tp"])
     extra = {"verified": request["verified"]} if request.get("verified") else {}  # the TP's JAX programs, run
@@ -81,24 +90,74 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_judge(request: dict, folder: Path) -> dict:
-    """Run the judge on ``request`` in a fresh process; on any failure, every cell fails with the reason."""
+def _command(*args: str) -> list[str]:
+    # the memory cap by prlimit, not a preexec_fn: forking a process where JAX's threads run can deadlock
+    return ["prlimit", f"--as={JUDGE_MEMORY_GB * 1024**3}", "--", sys.executable, "-m", "dl4f_grading.judge", *args]
+
+
+def _env() -> dict:
+    return {**os.environ, "KERAS_BACKEND": "jax", **_cache_env()}
+
+
+def _failed(request: dict, reason: str) -> dict:
+    return {gid: {"passed": False, "message": f"the grader could not check the artifacts: {reason}"}
+            for gid in request["cells"]}
+
+
+def _write_request(request: dict, folder: Path) -> tuple[Path, Path]:
     folder = Path(folder)
     req, out = folder / "judge-request.json", folder / "judge-result.json"
     req.write_text(json.dumps({**request, "out": str(out)}))
-    env = {**os.environ, "KERAS_BACKEND": "jax", **_cache_env()}
+    return req, out
+
+
+def _result(request: dict, returncode: int, stderr: str, out: Path) -> dict:
+    if returncode == 0 and out.exists():
+        return json.loads(out.read_text())
+    return _failed(request, (stderr.strip().splitlines() or ["no output"])[-1][:300])
+
+
+def run_judge(request: dict, folder: Path) -> dict:
+    """Run the judge on ``request`` in a fresh process; on any failure, every cell fails with the reason."""
+    req, out = _write_request(request, folder)
     try:
-        # the memory cap by prlimit, not a preexec_fn: forking a process where JAX's threads run can deadlock
-        proc = subprocess.run(["prlimit", f"--as={JUDGE_MEMORY_GB * 1024**3}", "--", sys.executable, "-m",
-                               "dl4f_grading.judge", str(req)], capture_output=True, text=True,
-                              timeout=JUDGE_SECONDS, env=env)
-        if proc.returncode == 0 and out.exists():
-            return json.loads(out.read_text())
-        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        proc = subprocess.run(_command(str(req)), capture_output=True, text=True, timeout=JUDGE_SECONDS, env=_env())
     except subprocess.TimeoutExpired:
-        reason = f"the checks took longer than {JUDGE_SECONDS} s"
-    return {gid: {"passed": False, "message": f"the grader could not check the artifacts: {reason}"}
-            for gid in request["cells"]}
+        return _failed(request, f"the checks took longer than {JUDGE_SECONDS} s")
+    return _result(request, proc.returncode, proc.stderr, out)
+
+
+class WarmJudge:
+    """A judge process started ahead, while the notebook runs: it imports the TP's checks (Keras, JAX: seconds)
+    and waits for its request on standard input. It is the grader's own code only (no student code ever runs in
+    it); ``judge`` hands it the request once the artifacts exist, ``stop`` ends it if the grading stops first."""
+
+    def __init__(self, tp: str):
+        from dl4f_grading import sandbox
+
+        tp_module(tp)  # refuses an unknown TP here, as run_judge's process would
+        self.proc = subprocess.Popen(_command("--wait", tp), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+        sandbox._lower_priority(self.proc.pid)
+
+    def judge(self, request: dict, folder: Path) -> dict:
+        """The verdicts on ``request`` (as ``run_judge``)."""
+        req, out = _write_request(request, folder)
+        try:
+            _, stderr = self.proc.communicate(f"{req}\n", timeout=JUDGE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return _failed(request, f"the checks took longer than {JUDGE_SECONDS} s")
+        except (BrokenPipeError, OSError):
+            self.proc.wait()
+            stderr = ""
+        return _result(request, self.proc.returncode, stderr, out)
+
+    def stop(self) -> None:
+        if self.proc.returncode is not None:
+            return  # judged (or stopped) already
+        self.proc.kill()
+        self.proc.communicate()
 
 
 if __name__ == "__main__":

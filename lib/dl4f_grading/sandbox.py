@@ -325,58 +325,59 @@ def _reader(fd: int, on_line: Callable[[bytes], None]) -> threading.Thread:
     return thread
 
 
-def run(argv: list[str], scratch: Path, limits: Limits, *, data_dir: Path | None = None, env: dict | None = None,
-        sandboxed: bool = True, log: Path | None = None, channel: Callable[[bytes], None] | None = None) -> Outcome:
-    """Run ``argv`` (inside the sandbox unless ``sandboxed`` is False) and watch it until it ends or breaks a limit.
+class Running:
+    """A process started by ``start``, in its sandbox; ``wait`` watches it until it ends or breaks a limit.
 
-    Standard output and error go to ``log`` (default: ``scratch/../sandbox.log``, outside the scratch folder).
-    ``channel`` receives each line the first process writes to file descriptor ``$DL4F_CHANNEL_FD`` (see the module
-    docstring). When this returns, every process of the run is dead.
-    """
-    scratch = Path(scratch)
-    log = Path(log) if log else scratch.parent / "sandbox.log"
-    chan_r = chan_w = None
-    extra_env = dict(env or {})
-    if channel is not None:
-        chan_r, chan_w = os.pipe()
-        extra_env["DL4F_CHANNEL_FD"] = str(chan_w)
-    if sandboxed:
-        user = grader_user()
-        if user is not None:
-            _give(scratch, *user)
-            if data_dir is not None:
-                data_dir = _readable(Path(data_dir), scratch.parent / f"{scratch.name}-data", user[0])
-        folders = [*_python_paths(), scratch] + ([data_dir] if data_dir is not None else [])
+    A process started with ``waiting=True`` reads its standard input: it prepares (imports, warms up) and waits
+    there until ``go`` writes to it. The grader starts the export and the judge that way while the notebook runs,
+    so that their fixed costs overlap the notebook's time; the limits' clock starts at ``go``. Until then only the
+    grader's own code runs in it (the student's objects and the grader's inputs are put in its folder only before
+    ``go``, after every process of the notebook's run is dead)."""
 
-        full, _ = _launcher(lambda sources: command(argv, scratch, data_dir, extra_env, sources), folders, limits)
-        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        cwd = None
-    else:
-        full = [*_rlimits(limits), *argv]
-        run_env = {**os.environ, **environment(extra_env), "HOME": str(scratch), "DL4F_DATA_DIR": str(data_dir or "")}
-        run_env["TMPDIR"] = str(scratch)
-        cwd = scratch
-    pass_fds = (chan_w,) if chan_w is not None else ()
-    t0 = time.monotonic()
-    peak, status = 0.0, None
-    reader = None
-    with open(log, "wb") as out:
+    def __init__(self, proc: subprocess.Popen, limits: Limits, out, log: Path, reader, scratch: Path,
+                 user: tuple[int, int] | None):
+        self.proc, self.limits, self._out, self.log, self._reader = proc, limits, out, log, reader
+        self._scratch, self._user = scratch, user
+        self.t0 = time.monotonic()
+
+    def go(self, message: bytes = b"go\n") -> None:
+        """Tell a waiting process to go on (its folder now holds what it needs); the limits' clock starts now."""
+        if self._user is not None:
+            _give(self._scratch, *self._user)  # what the grader put in the folder since the start
+        self.t0 = time.monotonic()
         try:
-            proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=run_env, cwd=cwd, start_new_session=True, pass_fds=pass_fds)
-        finally:
-            for fd in pass_fds:
-                os.close(fd)
-        if chan_r is not None:
-            reader = _reader(chan_r, channel)
-        watched = psutil.Process(proc.pid)
+            self.proc.stdin.write(message)
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # it died while waiting: wait() reports how it ended
+
+    def stop(self) -> None:
+        """Kill it (a process that was never told to go, or an early exit of the grader) and wait until it is gone."""
+        if self.proc.poll() is None:
+            procs = _tree(psutil.Process(self.proc.pid)) if _running_pid(self.proc.pid) else []
+            _kill_group(self.proc.pid)
+            _wait_gone(procs)
+        self.proc.wait()
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        if not self._out.closed:
+            self._out.close()
+
+    def wait(self) -> Outcome:
+        """Watch the run until it ends or breaks a limit; when this returns, every process of the run is dead."""
+        proc, limits = self.proc, self.limits
+        peak, status = 0.0, None
+        try:
+            watched = psutil.Process(proc.pid)
+        except psutil.Error:
+            watched = None
         seen: dict[int, psutil.Process] = {}
-        while proc.poll() is None:
+        while proc.poll() is None and watched is not None:
             procs = _tree(watched)
             seen.update((p.pid, p) for p in procs[1:])
             used = _rss_gb(procs)
             peak = max(peak, used)
-            if time.monotonic() - t0 > limits.seconds:
+            if time.monotonic() - self.t0 > limits.seconds:
                 status = "timeout"
             elif used > limits.memory_gb:
                 status = "memory"
@@ -395,12 +396,94 @@ def run(argv: list[str], scratch: Path, limits: Limits, *, data_dir: Path | None
         # every process of the run is dead before the caller reads a file: the PID namespace's init (a child of
         # bwrap: its death kills every process of the namespace) and, unsandboxed, whatever the run started
         _wait_gone(list(seen.values()))
-        if reader is not None:
-            reader.join(timeout=10)
-    if status is None:
-        status = "ok" if returncode == 0 else ("killed" if returncode < 0 else "error")
-    tail = log.read_bytes()[-4000:].decode("utf-8", "replace") if log.exists() else ""
-    return Outcome(status, returncode, time.monotonic() - t0, peak, tail)
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        self._out.close()
+        if status is None:
+            status = "ok" if returncode == 0 else ("killed" if returncode < 0 else "error")
+        log = self.log
+        tail = log.read_bytes()[-4000:].decode("utf-8", "replace") if log.exists() else ""
+        return Outcome(status, returncode, time.monotonic() - self.t0, peak, tail)
+
+
+def _running_pid(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).is_running()
+    except psutil.Error:
+        return False
+
+
+def _lower_priority(pid: int) -> None:
+    """Run a waiting process's session at a lower priority than the notebook's (best effort): its warm-up uses the
+    cores the notebook leaves idle. With autogroups (Linux's default) a session's nice is its autogroup's."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text("10")
+    except OSError:
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, 10)
+    except OSError:
+        pass
+
+
+def start(argv: list[str], scratch: Path, limits: Limits, *, data_dir: Path | None = None, env: dict | None = None,
+          sandboxed: bool = True, log: Path | None = None, channel: Callable[[bytes], None] | None = None,
+          waiting: bool = False) -> Running:
+    """Start ``argv`` (inside the sandbox unless ``sandboxed`` is False); ``Running.wait`` watches it.
+
+    Standard output and error go to ``log`` (default: ``scratch/../sandbox.log``, outside the scratch folder).
+    ``channel`` receives each line the first process writes to file descriptor ``$DL4F_CHANNEL_FD`` (see the module
+    docstring). ``waiting``: the process's standard input is a pipe that ``Running.go`` writes to (see there), and
+    it runs at a lower priority.
+    """
+    scratch = Path(scratch)
+    log = Path(log) if log else scratch.parent / "sandbox.log"
+    chan_r = chan_w = None
+    extra_env = dict(env or {})
+    if channel is not None:
+        chan_r, chan_w = os.pipe()
+        extra_env["DL4F_CHANNEL_FD"] = str(chan_w)
+    user = None
+    if sandboxed:
+        user = grader_user()
+        if user is not None:
+            _give(scratch, *user)
+            if data_dir is not None:
+                data_dir = _readable(Path(data_dir), scratch.parent / f"{scratch.name}-data", user[0])
+        folders = [*_python_paths(), scratch] + ([data_dir] if data_dir is not None else [])
+
+        full, _ = _launcher(lambda sources: command(argv, scratch, data_dir, extra_env, sources), folders, limits)
+        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        cwd = None
+    else:
+        full = [*_rlimits(limits), *argv]
+        run_env = {**os.environ, **environment(extra_env), "HOME": str(scratch), "DL4F_DATA_DIR": str(data_dir or "")}
+        run_env["TMPDIR"] = str(scratch)
+        cwd = scratch
+    pass_fds = (chan_w,) if chan_w is not None else ()
+    out = open(log, "wb")  # noqa: SIM115  (closed by Running.wait or Running.stop)
+    try:
+        proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.PIPE if waiting else subprocess.DEVNULL,
+                                env=run_env, cwd=cwd, start_new_session=True, pass_fds=pass_fds)
+    except BaseException:
+        out.close()
+        raise
+    finally:
+        for fd in pass_fds:
+            os.close(fd)
+    if waiting:
+        _lower_priority(proc.pid)
+    reader = _reader(chan_r, channel) if chan_r is not None else None
+    return Running(proc, limits, out, log, reader, scratch, user if sandboxed else None)
+
+
+def run(argv: list[str], scratch: Path, limits: Limits, *, data_dir: Path | None = None, env: dict | None = None,
+        sandboxed: bool = True, log: Path | None = None, channel: Callable[[bytes], None] | None = None) -> Outcome:
+    """Run ``argv`` (see ``start``) and watch it until it ends or breaks a limit. When this returns, every process
+    of the run is dead."""
+    return start(argv, scratch, limits, data_dir=data_dir, env=env, sandboxed=sandboxed, log=log,
+                 channel=channel).wait()
 
 
 def _readable(data_dir: Path, copy: Path, uid: int) -> Path:
