@@ -298,7 +298,7 @@ def _start_verify(job: Job, settings: Settings, module, work: Path) -> sandbox.R
                          sandboxed=settings.sandboxed, log=work / "verify.log", waiting=True)
 
 
-def _verify(job: Job, module, work: Path, artifacts: Path, verifier: sandbox.Running | None) -> tuple:
+def _verify(work: Path, artifacts: Path, verifier: sandbox.Running | None) -> tuple:
     """Third sandboxed run, for a TP whose export saves JAX programs (``program_probes``): a fresh process that loads
     no snapshot runs them on the grader's probes (``dl4f.verify_programs``). Returns (its folder of outputs, outcome)."""
     from dl4f.verify_programs import MAX_PROGRAM_MB, PROGRAMS, VERIFIED
@@ -618,7 +618,7 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         if not exported.ok:
             result["notes"].append(f"the export of your answers on the grader's inputs ended early ({exported.status}): "
                                    "the answers it had not reached are not graded")
-        verified, checked = _verify(job, module, work, artifacts, verifier)
+        verified, checked = _verify(work, artifacts, verifier)
         if checked is not None:
             result["seconds"]["verify"] = round(checked.seconds, 1)
         _notify(progress, {"phase": "judging"})
