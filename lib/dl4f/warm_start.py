@@ -15,10 +15,8 @@ import sys
 WARM = ("cloudpickle", "jax", "keras")
 
 
-def wait_for_go(modules: tuple[str, ...] = WARM) -> bool:
-    """Import ``modules`` (and start JAX's CPU backend), then wait for ``go`` on standard input.
-
-    Returns False when the input closed without ``go`` (the grader stopped the grading): nothing to do then."""
+def warm_up(modules: tuple[str, ...] = WARM) -> None:
+    """Import ``modules`` and, if JAX is among them, start its CPU backend (also the grader's waiting judge)."""
     for name in modules:
         try:
             importlib.import_module(name)
@@ -26,4 +24,11 @@ def wait_for_go(modules: tuple[str, ...] = WARM) -> bool:
             pass
     if "jax" in sys.modules:
         sys.modules["jax"].numpy.zeros(()).block_until_ready()
+
+
+def wait_for_go(modules: tuple[str, ...] = WARM) -> bool:
+    """``warm_up(modules)``, then wait for ``go`` on standard input.
+
+    Returns False when the input closed without ``go`` (the grader stopped the grading): nothing to do then."""
+    warm_up(modules)
     return sys.stdin.buffer.readline().strip() == b"go"

@@ -354,7 +354,8 @@ class Running:
     def stop(self) -> None:
         """Kill it (a process that was never told to go, or an early exit of the grader) and wait until it is gone."""
         if self.proc.poll() is None:
-            procs = _tree(psutil.Process(self.proc.pid)) if _running_pid(self.proc.pid) else []
+            watched = _process(self.proc.pid)
+            procs = _tree(watched) if watched is not None else []
             _kill_group(self.proc.pid)
             _wait_gone(procs)
         self.proc.wait()
@@ -367,10 +368,7 @@ class Running:
         """Watch the run until it ends or breaks a limit; when this returns, every process of the run is dead."""
         proc, limits = self.proc, self.limits
         peak, status = 0.0, None
-        try:
-            watched = psutil.Process(proc.pid)
-        except psutil.Error:
-            watched = None
+        watched = _process(proc.pid)
         seen: dict[int, psutil.Process] = {}
         while proc.poll() is None and watched is not None:
             procs = _tree(watched)
@@ -406,11 +404,11 @@ class Running:
         return Outcome(status, returncode, time.monotonic() - self.t0, peak, tail)
 
 
-def _running_pid(pid: int) -> bool:
+def _process(pid: int) -> psutil.Process | None:
     try:
-        return psutil.Process(pid).is_running()
+        return psutil.Process(pid)
     except psutil.Error:
-        return False
+        return None  # gone already
 
 
 def _lower_priority(pid: int) -> None:
