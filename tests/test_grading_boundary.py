@@ -20,6 +20,7 @@ import submissions_boundary as corpus
 import tp_course
 
 from dl4f_grading import engine, sandbox
+from dl4f_grading.redact import redact
 
 TP = "tp-optimization"
 
@@ -97,7 +98,7 @@ def test_messages_lose_the_secret_values_and_keep_the_verdict():
                "build_mlp(13, 7): the input must be (None, 13); learning rates [0.003162, 0.001], expected "
                "[0.003162, 0.0005]; the lr 0.003162 after 4 epochs; R² 0.1234 below 0.15; max error 2.1e-07; "
                "training ran 9 epochs, 5 expected; FileNotFoundError: [Errno 2] No such file, line 12 of cell 7")
-    out = engine.redact(message, secrets)
+    out = redact(message, secrets)
     for secret in ("2016-03-14", "250", "13", "0.003162"):
         assert secret not in out, out
     assert "look-ahead" in out and "below 0.15" in out and "R² 0.1234" in out and "2.1e-07" in out
@@ -159,7 +160,8 @@ def test_the_export_runs_apart_from_the_notebook_and_keeps_what_came_before_a_de
     printed = json.dumps(executed.cells[1].outputs) if executed is not None else ""
     assert "inputs present: False" in printed and ("export visible: False" in printed or not settings.sandboxed)
     assert events and events[-1]["cells"] == 4
-    artifacts, exported, secrets = engine._export(job, settings, module, tmp_path, scratch, export)
+    secrets = engine._draw_inputs(module, job.seed, tmp_path)  # as a judge that could not draw them leaves it
+    artifacts, exported = engine._export(settings, tmp_path, scratch, export)
     assert exported.ok, exported.stderr
     assert not (artifacts / "stats.npz").exists()  # the notebook's file was never in this folder
     with np.load(artifacts / "estimate.npz") as f:

@@ -223,3 +223,18 @@ def test_a_process_started_ahead_and_never_told_to_go_is_stopped_with_all_it_sta
     assert running.proc.returncode is not None
     time.sleep(1.5)
     assert not (scratch / "went.txt").exists() and not (scratch / "late.txt").exists()
+
+
+def test_a_process_started_ahead_runs_below_the_notebook(tmp_path):
+    """``warm_start.lower_priority`` (the export, the verifier and the judge while they wait): inside the sandbox, a
+    session of its own, the process and its session's autogroup (what the scheduler weighs against the notebook's
+    session, where the kernel has autogroups) are at nice 10: its imports take the cores the notebook leaves idle."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    code = ("import os; from dl4f import warm_start; warm_start.lower_priority(); print('nice', os.nice(0)); "
+            "path = '/proc/self/autogroup'; print(open(path).read().strip() if os.path.exists(path) else 'none')")
+    outcome = sandbox.run([sys.executable, "-c", code], scratch, sandbox.Limits(seconds=60))
+    lines = (tmp_path / "sandbox.log").read_text().splitlines()
+    assert outcome.ok and lines[0] == "nice 10", lines
+    if Path("/proc/self/autogroup").exists():
+        assert lines[1].endswith("nice 10"), lines

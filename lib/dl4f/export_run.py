@@ -24,6 +24,7 @@ import argparse
 import importlib
 import json
 import sys
+import time
 from pathlib import Path
 
 from dl4f import warm_start
@@ -76,22 +77,31 @@ def main(argv=None) -> int:
     parser.add_argument("--wait", action="store_true", help="warm up, then wait for 'go' on standard input "
                         "(dl4f.warm_start: the grader starts the export while the notebook runs)")
     args = parser.parse_args(argv)
+    if args.wait:
+        warm_start.lower_priority()  # the notebook's run has the cores first
     module = importlib.import_module(args.export)  # the export's code is bound before any student code loads
     if args.wait and not warm_start.wait_for_go():
         return 0
+    t0 = time.perf_counter()
     apply_config(Path(SNAPSHOT))
     namespace, missing = restore(module.NAMES, Path(SNAPSHOT))
+    restored = time.perf_counter() - t0
     out = Path("artifacts")
     module.export_artifacts(namespace, out, Path("inputs"))
-    report = out / "export.json"
-    try:
-        steps = json.loads(report.read_text())
-        steps.update({f"restore {name}": why for name, why in missing.items()})
-        report.write_text(json.dumps(steps, indent=1))
-    except (OSError, ValueError, AttributeError):
-        pass
+    _add(out / "export.json", {f"restore {name}": why for name, why in missing.items()})
+    _add(out / "export_seconds.json", {"restore": round(restored, 2)})  # for the benchmarks only
     return 0
 
 
+def _add(path: Path, entries: dict) -> None:
+    """Add ``entries`` to the JSON table in ``path`` that the export's report wrote (best effort)."""
+    try:
+        table = json.loads(path.read_text())
+        table.update(entries)
+        path.write_text(json.dumps(table, indent=1))
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    warm_start.exit_now(main())  # its files are closed: no teardown

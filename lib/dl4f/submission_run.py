@@ -96,8 +96,10 @@ def run(notebook: Path, names: list[str], cell_timeout: int) -> list[dict]:
         channel.send(cells=records)
 
     save()
+    # the kernel is killed at the end, not asked to shut down (1 s of each run): its snapshot is written by then,
+    # and nothing else it might do at exit is read
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": "."}}, record_timing=False)
+                            resources={"metadata": {"path": "."}}, record_timing=False, shutdown_kernel="immediate")
     dead = False
     with client.setup_kernel():
         for k, cell in enumerate(nb.cells):

@@ -10,6 +10,8 @@
   deleted before any callback runs), by ``drive``:
   a one-layer stand-in model whose weights and learning rate the script sets each epoch, with scripted logs;
   what the callbacks did (stop epoch, learning rates, final weights, recorded values) goes to ``driven.npz``;
+- ``grader_qlike.keras``: the TP's model trained with the TP's recipe by the grader, stopped by the student's
+  ``QLikeEarlyStopping`` on the validation split (the model Question 3 scores, not the notebook's ``model_qlike``);
 - ``export.json``: what was saved, and every error.
 
 ``drive`` is also what the grader runs on Keras's own callbacks to know what a correct callback does.
@@ -153,27 +155,6 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
 
     attempt("histories", histories)
     attempt("records", records)
-
-    def grader_run():
-        """The grader's own run of the student's callbacks on the TP's task (dl4f.tp_callbacks' recipe and split):
-        the reference of the trainings' records and of the QLIKE-stopped model, instead of what the notebook kept
-        (``grader_run.json``, ``grader_qlike.keras``: the model the student's QLIKE stopping chose on validation)."""
-        import dl4f.tp_callbacks as tpc
-
-        task = tpc.load_data()
-        recorder = get("TrainingRecorder")()
-        history = tpc.train(tpc.build_model(seed=1), task, [recorder])
-        table = {"recorded": {"history": history, "records": {k: [float(v) for v in dict(recorder.history).get(k, [])]
-                                                              for k in ("learning_rate", "update_norm")}}}
-        stopper = get("QLikeEarlyStopping")((task.X_val, task.y_val), patience=tpc.PATIENCE)
-        model = tpc.build_model(seed=2)
-        history = tpc.train(model, task, [stopper])
-        table["qlike"] = {"history": history, "scores": [float(v) for v in getattr(stopper, "scores", [])]}
-        model.save(out / "grader_qlike.keras")
-        (out / "grader_run.json").write_text(json.dumps(table)[:2_000_000])
-        return "saved"
-
-    attempt("grader_run", grader_run)
 
     scripts = _npz(inputs / "scripts.npz") if (inputs / "scripts.npz").exists() else {}
     try:  # the callbacks run next: they find the scripts only in what the driver hands them

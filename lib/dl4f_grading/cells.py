@@ -30,3 +30,9 @@ def decide(checks: dict[str, Callable], make_context: Callable, cells: list[str]
         except Exception as exc:  # noqa: BLE001  (malformed artifacts: reported, never a crash)
             results[gid] = {"passed": False, "message": f"could not be checked: {type(exc).__name__}: {str(exc)[:300]}"}
     return results
+
+
+def prepared(secrets: dict | None, regenerate: Callable[[int], dict], seed: int) -> dict:
+    """The grader's secrets of ``seed``: ``secrets`` when the waiting judge drew them while the notebook ran
+    (``judge.main``), else ``regenerate(seed)`` now."""
+    return secrets if secrets is not None else regenerate(seed)

@@ -19,13 +19,16 @@ The points of each graded cell come from the TP's trusted checks (``dl4f_grading
    loads no snapshot runs the compiled JAX programs of the questions that ask for a JAX function on the grader's
    probes; the judge credits what they compute (``dl4f_grading.programs``).
 
-The export's and the programs' sandboxes, and the judge's process, are started while the notebook runs
-(``sandbox.start(waiting=True)``, ``judge.WarmJudge``): they import and warm up, then wait; only once the notebook's
-processes are all dead does each get its inputs and a ``go``. Their start-up seconds overlap the notebook's run
-instead of following it; nothing of the student's is in them before ``go``.
+The judge's process and the export's and the programs' sandboxes are started while the notebook runs, below its
+priority (``judge.WarmJudge``, ``sandbox.start(waiting=True)``, ``dl4f.warm_start``): the judge draws the grader's
+inputs into ``work/inputs`` (a folder no sandbox mounts) and keeps their secrets; all three import and warm up,
+then wait; only once the notebook's processes are all dead do the sandboxes get their copy of the inputs and a
+``go``. Their start-up seconds overlap the notebook's run instead of following it; nothing of the student's is in
+them before ``go``.
 
 Whatever the student's code did, only the files of these runs reach the decision. The feedback shows each verdict and
-what was wrong, never the secret inputs (``redact``); the secrets are drawn per attempt (``student_seed``).
+what was wrong, never the secret inputs (the judge redacts its messages: ``dl4f_grading.redact``); the secrets are
+drawn per attempt (``student_seed``).
 """
 
 from __future__ import annotations
@@ -35,16 +38,13 @@ import hashlib
 import hmac
 import importlib
 import json
-import math
 import os
-import re
 import shutil
 import stat
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -169,10 +169,12 @@ def _env(settings: Settings) -> dict:
 
 
 # The export and the programs' sandbox compile many small XLA programs once each (the student's functions on the
-# grader's shapes, op by op when eager; Keras's initialisers, one per weight shape) and run little; LLVM's
-# optimisation of each is most of their time. Level 0 halves it (20 random draws of new shapes: 5.7 s -> 2.5 s).
+# grader's shapes, op by op when eager; Keras's initialisers, one per weight shape) and run little; compiling is
+# most of their time. LLVM's optimisation level 0 halves it (20 random draws of new shapes: 5.7 s -> 2.5 s); XLA's
+# older elemental emitters instead of its fusion emitters cut another quarter to a third (the same snapshots:
+# tp-intro's export 5.2 s -> 4.0 s, tp-optimization's 2.0 s -> 1.4 s; every array within 5e-7 relative).
 # The notebook's run keeps XLA's defaults (the student's trainings run there).
-EXPORT_XLA_FLAGS = "--xla_backend_optimization_level=0"
+EXPORT_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 
 
 def _export_env(settings: Settings) -> dict:
@@ -260,22 +262,28 @@ INPUTS = "inputs"  # the grader's own copy of its inputs, in the work folder: no
 
 def _draw_inputs(module, seed: int, work: Path) -> dict:
     """Write the grader's inputs (problems, probes, tasks: drawn from the seed) into ``work/inputs``, a folder no
-    sandbox mounts; return their secrets. ``grade_submission`` runs this in a thread while the notebook runs (a
-    TP's inputs can take seconds: imports, scripted trainings); sandboxes get copies only after the run."""
-    return module.inputs(seed, work / INPUTS)
+    sandbox mounts; return their secrets. The waiting judge does this while the notebook runs
+    (``judge.WarmJudge``); the grader draws them itself only if the judge could not."""
+    folder = work / INPUTS
+    shutil.rmtree(folder, ignore_errors=True)  # what a judge that died while drawing left
+    return module.inputs(seed, folder)
 
 
-def _export(job: Job, settings: Settings, module, work: Path, scratch: Path, export: sandbox.Running,
-            drawn: Future | None = None) -> tuple:
-    """Second sandboxed run, after every process of the first is dead: the snapshots and the grader's inputs (drawn
-    while the notebook ran, or now) go into the waiting export's folder, which then exports into its empty
-    ``artifacts/``. Returns (artifacts folder, outcome, the secrets of the inputs)."""
+def _inputs(job: Job, module, work: Path, judging: judge.WarmJudge | None) -> None:
+    """The grader's inputs in ``work/inputs``: drawn by the waiting judge while the notebook ran, or now."""
+    if judging is None or not judging.inputs_ready():
+        _draw_inputs(module, job.seed, work)
+
+
+def _export(settings: Settings, work: Path, scratch: Path, export: sandbox.Running) -> tuple:
+    """Second sandboxed run, after every process of the first is dead: the snapshots and the grader's inputs
+    (``work/inputs``) go into the waiting export's folder, which then exports into its empty ``artifacts/``.
+    Returns (artifacts folder, outcome)."""
     folder = work / "export"
     _copy_snapshots(scratch, folder / "snapshot", settings.limits.file_mb)
-    secrets = drawn.result() if drawn is not None else _draw_inputs(module, job.seed, work)
     shutil.copytree(work / INPUTS, folder / "inputs")
     export.go()
-    return folder / "artifacts", export.wait(), secrets
+    return folder / "artifacts", export.wait()
 
 
 def _has_programs(module) -> bool:
@@ -327,97 +335,6 @@ def _step_seconds(artifacts: Path) -> dict[str, float]:
     if not isinstance(table, dict):
         return {}
     return {str(k)[:60]: round(float(v), 2) for k, v in list(table.items())[:50] if isinstance(v, (int, float))}
-
-
-# ----------------------------------------------------------------------------------------------------
-# Feedback that teaches, not leaks: what was wrong, never the secret inputs.
-
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.]*\d)")
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
-_LIST = re.compile(r"\[\s*-?\d[^\[\]]*\]")
-_EXPECTED = re.compile(r"(?:\b(?:expected|optimum is|should be|reference is|the grader's is):?\s+(?P<n>-?\d[\d.eE+-]*)"
-                       r"|(?P<n2>-?\d[\d.eE+-]*)\s+expected\b)")
-MAX_SECRET_ARRAY = 64  # arrays of the secrets up to this size hold scalars a message could print
-# numbers that are never the grader's: an error number, a line, a cell, a question (kept as printed)
-_NOT_SECRET = re.compile(r"\b(?:Errno|errno|line|cell|Cell|Question|question|exit code|status)\s+-?\d+\b")
-
-
-def _secret_scalars(secrets) -> tuple[set[int], set[float], set[str]]:
-    import numpy as np
-
-    ints, floats, texts = set(), set(), set()
-
-    def visit(value, key):
-        if isinstance(value, dict):
-            for k, v in value.items():
-                visit(v, str(k))
-        elif isinstance(value, (list, tuple)):
-            for v in value[:MAX_SECRET_ARRAY * 4]:
-                visit(v, key)
-        elif isinstance(value, np.ndarray):
-            if value.ndim == 1 and value.size >= 2:  # a secret vector's length is a secret size (assets, units)
-                ints.add(int(value.size))
-            if value.size <= MAX_SECRET_ARRAY:
-                for v in value.reshape(-1).tolist():
-                    visit(v, key)
-        elif isinstance(value, (bool, np.bool_)):
-            return
-        elif isinstance(value, (int, np.integer)):
-            ints.add(int(value))
-        elif isinstance(value, (float, np.floating)) and math.isfinite(float(value)):
-            f = float(value)
-            if f.is_integer():
-                ints.add(int(f))
-            else:
-                floats.add(f)
-            if "log" in key and abs(f) < 30:  # a secret given by its logarithm (learning rates): its value too
-                floats.add(10.0 ** f)
-        elif isinstance(value, (str, np.str_, np.datetime64)):
-            texts.add(str(value)[:10] if isinstance(value, np.datetime64) else str(value))
-        elif hasattr(value, "isoformat"):
-            texts.add(value.isoformat()[:10])
-    visit(secrets, "")
-    return ints, floats, texts
-
-
-def redact(message: str, secrets) -> str:
-    """``message`` without the secret inputs: every date, every list of numbers, and every number equal to a
-    value of the secrets (integers from 2 up; floats at the precision printed) becomes ``<secret>``."""
-    ints, floats, texts = _secret_scalars(secrets)
-    out = _DATE.sub("<secret date>", message)
-    out = _LIST.sub("[<secret values>]", out)
-    out = _EXPECTED.sub(lambda m: m.group(0).replace(m.group("n") or m.group("n2"), "<secret>"), out)  # the grader's
-    # secret words: dates, tickers (a secret choice of assets); not the lowercase names of code (activations)
-    for text in sorted((t for t in texts if len(t) >= 2 and (t.isupper() or any(c.isdigit() for c in t))),
-                       key=len, reverse=True):
-        out = re.sub(rf"(?<![\w.^]){re.escape(text)}(?!\w)", "<secret>", out)
-
-    def number(match: re.Match) -> str:
-        token = match.group(0)
-        value = float(token)
-        if value.is_integer() and "." not in token and "e" not in token.lower():
-            return "<secret>" if abs(int(value)) >= 2 and int(value) in ints else token
-        # a secret rounded to the printed precision (3 significant digits at least: "below 0.15" stays), or equal
-        half_ulp = 0.5 * 10.0 ** _exponent(token) if _significant(token) >= 3 else 0.0
-        return "<secret>" if any(abs(value - f) <= max(half_ulp * 1.0001, 1e-12 * abs(f)) for f in floats) else token
-
-    kept = _NOT_SECRET.findall(out)
-    out = _NOT_SECRET.sub("\x00", out)
-    out = _NUMBER.sub(number, out)
-    for text in kept:
-        out = out.replace("\x00", text, 1)
-    return out
-
-
-def _significant(token: str) -> int:
-    return len(token.lower().partition("e")[0].replace("-", "").replace(".", "").lstrip("0"))
-
-
-def _exponent(token: str) -> int:
-    """The place of the last printed digit of ``token`` (``0.0312`` -> -4, ``3.1e-05`` -> -6)."""
-    mantissa, _, exp = token.lower().partition("e")
-    digits = mantissa.partition(".")[2]
-    return (int(exp) if exp else 0) - len(digits)
 
 
 def _describe_stop(outcome: sandbox.Outcome, records: list[dict], settings: Settings) -> tuple[str, str]:
@@ -568,6 +485,13 @@ def sweep_work_folders(tmp: Path | None = None) -> list[Path]:
     return removed
 
 
+def prepare_worker(tp: str) -> None:
+    """Import what grading a submission of ``tp`` needs (its checks, its export's module), once per worker process:
+    ``grade_class``'s workers start with it, so that no submission pays for it (a service worker keeps its imports
+    from one job to the next)."""
+    importlib.import_module(judge.tp_module(tp).EXPORT_MODULE)
+
+
 def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = None) -> dict:
     """Grade one submission (see the module docstring). Returns ``{"result": ..., "autograded": nb JSON or None}``.
 
@@ -599,12 +523,11 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
     names = tuple(importlib.import_module(module.EXPORT_MODULE).NAMES)
     work = new_work_folder(job.student)
     started: list = []  # started ahead (their imports overlap the notebook's run); stopped if grading ends early
-    drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dl4f-inputs")
     try:
-        drawn = drawing.submit(_draw_inputs, module, job.seed, work)
+        # the judge first: it draws the grader's inputs into work/inputs while the notebook runs
+        started.append(judging := judge.WarmJudge(job.tp, job.seed, work / INPUTS))
         started.append(export := _start_export(job, settings, module, work))
         started.append(verifier := _start_verify(job, settings, module, work))
-        started.append(judging := judge.WarmJudge(job.tp))
         scratch, outcome, records, executed = _run_notebook(job, settings, composed, work, names, progress)
         result["seconds"]["run"] = round(outcome.seconds, 1)
         result["peak_memory_gb"] = round(outcome.peak_memory_gb, 2)
@@ -612,7 +535,8 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         result["cell_errors"] = [r for r in records if r.get("status") not in ("ok",)][:50]
         _notify(progress, {"phase": "exporting"})
         t1 = time.monotonic()
-        artifacts, exported, secrets = _export(job, settings, module, work, scratch, export, drawn)
+        _inputs(job, module, work, judging)
+        artifacts, exported = _export(settings, work, scratch, export)
         result["seconds"]["export"] = round(exported.seconds, 1)
         result["seconds"]["export_steps"] = _step_seconds(artifacts)
         if not exported.ok:
@@ -634,7 +558,7 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         for c in graded:
             v = verdicts.get(c["grade_id"], {"passed": False, "message": "not checked"})
             passed = bool(v.get("passed")) is True
-            message = redact(str(v.get("message", "")), secrets)[:1000]
+            message = str(v.get("message", ""))[:1000]  # redacted by the judge (``dl4f_grading.redact``)
             result["cells"][c["grade_id"]] = {"passed": passed, "points": c["points"] if passed else 0.0,
                                               "max": c["points"], "message": message}
         result["score"] = sum(v["points"] for v in result["cells"].values())
@@ -643,7 +567,6 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
         _notify(progress, {"phase": "done"})
         return {"result": result, "autograded": nbformat.writes(nb)}
     finally:
-        drawing.shutdown(wait=True)  # before the work folder goes
         for process in started:
             if process is not None:
                 process.stop()

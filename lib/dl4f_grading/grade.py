@@ -145,7 +145,8 @@ def grade_class(root: Path, tp: str, *, settings: engine.Settings | None = None,
     else:
         n = max(1, min(workers or os.cpu_count() or 1, len(todo)))
         progress(f"grading {len(todo)} submission(s) of {tp} with {n} worker(s)")
-        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=engine.prepare_worker,
+                                 initargs=(tp,)) as pool:
             futures = {pool.submit(engine.grade_submission, job.__dict__): (job, key, path) for job, key, path in todo}
             for future in as_completed(futures):
                 finish(*futures[future], future)

@@ -5,6 +5,12 @@ source as text, the seed of the grader's secrets, quick or full thresholds, the 
 checks (``dl4f_grading.<tp>.judge``) and writes ``{grade_id: {"passed", "message"}}`` as JSON to the request's
 ``out`` path. Running it as a separate process keeps a malformed artifact (a model file that crashes a loader,
 an enormous array) from taking the coordinator down: ``run_judge`` reports that as a failed check of every cell.
+Every message it writes is redacted with the attempt's secrets (``dl4f_grading.redact``).
+
+``WarmJudge`` starts it while the notebook runs, below the notebook's priority: it draws the grader's inputs of the
+attempt's seed (the TP's ``inputs``) into the submission's work folder, which no sandbox mounts, computes what
+depends on them alone (the TP's ``prepare``: the grader's own optimisations, callbacks driven on the scripts),
+imports what the checks need, then waits for the request.
 
 The judges of a machine share JAX's persistent compilation cache (``judge_cache``): the reference models and
 computations the checks build are compiled once, not at every submission (a tp-transformer judge: 20 s cold,
@@ -19,14 +25,20 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from dl4f_grading.redact import redact
 
 JUDGE_SECONDS = 900
 JUDGE_MEMORY_GB = 8
 CACHE_ENV = "DL4F_JUDGE_CACHE"  # the judges' compilation cache; "off" compiles from scratch every time
 CACHE_MAX_BYTES = 2 * 1024**3  # least recently used entries are evicted beyond this
+READY = "inputs drawn"  # a waiting judge's line to the grader: the inputs are in their folder
+NOT_DRAWN = "inputs not drawn"  # or: it could not draw them (the grader then draws them itself)
 
 
 def judge_cache() -> Path | None:
@@ -70,22 +82,67 @@ def tp_module(tp: str):
         raise ValueError(f"no grading module for {tp!r} (expected lib/dl4f_grading/{name}.py)") from exc
 
 
+def _draw(module, line: str) -> tuple[int, dict] | None:
+    """Draw the grader's inputs of the seed in ``line`` (``{"seed": S, "inputs": FOLDER}``) into ``FOLDER`` while
+    the notebook runs (the TP's ``inputs``); return ``(seed, secrets)``, or None if they could not be drawn (the
+    grader then draws them itself, and reports why)."""
+    try:
+        order = json.loads(line)
+        seed = int(order["seed"])
+        return seed, module.inputs(seed, Path(order["inputs"]))
+    except Exception:  # noqa: BLE001  (the grader draws them again: the error shows there)
+        return None
+
+
+def _prepare(module, seed: int, secrets: dict) -> None:
+    """The TP's references that depend on the secrets alone (``module.prepare``: the grader's own optimisations,
+    callbacks driven on the scripts), computed while the notebook runs; cached for the checks."""
+    try:
+        module.prepare(seed, secrets)
+    except Exception:  # noqa: BLE001  (the checks compute them again and report what fails)
+        pass
+
+
+def _secrets(module, seed: int, prepared: tuple[int, dict] | None) -> dict | None:
+    if prepared is not None and prepared[0] == seed:
+        return prepared[1]
+    try:
+        return module.regenerate_secrets(seed)
+    except Exception:  # noqa: BLE001  (the TP's judge draws them again and reports the error on every cell)
+        return None
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--wait":  # started ahead (``WarmJudge``): import, then read the request's path
+    prepared = None
+    if argv and argv[0] == "--wait":  # started ahead (``WarmJudge``): draw the inputs, import, read the request
         from dl4f import warm_start
 
-        tp_module(argv[1])
-        warm_start.warm_up(("jax",))
+        warm_start.lower_priority()  # the notebook's run has the cores first
+        channel, sys.stdout = sys.stdout, sys.stderr  # standard output: the lines for the grader only
+        module = tp_module(argv[1])
         line = sys.stdin.readline().strip()
+        if line.startswith("{"):
+            prepared = _draw(module, line)
+            print(READY if prepared is not None else NOT_DRAWN, file=channel, flush=True)
+            line = ""
+            if prepared is not None and hasattr(module, "prepare"):
+                _prepare(module, *prepared)
+        warm_start.warm_up(("jax", *getattr(module, "JUDGE_IMPORTS", ())))
+        line = line or sys.stdin.readline().strip()
         if not line:
             return 0  # the grader stopped the grading
         argv = [line]
     request = json.loads(Path(argv[0]).read_text())
     module = tp_module(request["tp"])
+    seed = int(request["seed"])
+    secrets = _secrets(module, seed, prepared)
     extra = {"verified": request["verified"]} if request.get("verified") else {}  # the TP's JAX programs, run
-    results = module.judge(Path(request["artifacts"]), request["source"], int(request["seed"]),
-                           bool(request["quick"]), list(request["cells"]), answers=request.get("answers"), **extra)
+    results = module.judge(Path(request["artifacts"]), request["source"], seed, bool(request["quick"]),
+                           list(request["cells"]), answers=request.get("answers"), secrets=secrets, **extra)
+    # the feedback teaches, never leaks: no secret of the attempt in a message (dl4f_grading.redact)
+    results = {gid: {**verdict, "message": redact(str(verdict.get("message", "")), secrets or {})}
+               for gid, verdict in results.items()}
     Path(request["out"]).write_text(json.dumps(results, indent=1))
     return 0
 
@@ -128,20 +185,49 @@ def run_judge(request: dict, folder: Path) -> dict:
 
 
 class WarmJudge:
-    """A judge process started ahead, while the notebook runs: it imports the TP's checks (Keras, JAX: seconds)
-    and waits for its request on standard input. It is the grader's own code only (no student code ever runs in
-    it); ``judge`` hands it the request once the artifacts exist, ``stop`` ends it if the grading stops first."""
+    """A judge process started ahead, while the notebook runs, at a lower priority than the notebook: it draws the
+    grader's inputs of ``seed`` into ``inputs`` (the TP's ``inputs``: problems, probes, scripted trainings; a
+    folder no sandbox mounts), keeps their secrets, imports what its checks need (Keras, JAX: seconds) and waits
+    for its request on standard input. It is the grader's own code only (no student code ever runs in it);
+    ``inputs_ready`` waits for the inputs, ``judge`` hands it the request once the artifacts exist, ``stop`` ends
+    it if the grading stops first."""
 
-    def __init__(self, tp: str):
-        from dl4f_grading import sandbox
-
+    def __init__(self, tp: str, seed: int | None = None, inputs: Path | None = None):
         tp_module(tp)  # refuses an unknown TP here, as run_judge's process would
         self.proc = subprocess.Popen(_command("--wait", tp), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
-        sandbox._lower_priority(self.proc.pid)
+        self.drawing = seed is not None and inputs is not None
+        if self.drawing:  # a line in the pipe's buffer: read once the judge has imported the TP's module
+            try:
+                self.proc.stdin.write(json.dumps({"seed": int(seed), "inputs": str(inputs)}) + "\n")
+                self.proc.stdin.flush()
+            except OSError:  # it died already: the grader draws the inputs, ``judge`` reports how it ended
+                self.drawing = False
+
+    def inputs_ready(self, timeout: float = JUDGE_SECONDS) -> bool:
+        """Wait until the judge has drawn the inputs (True), or could not (False: it failed or died)."""
+        if not self.drawing:
+            return False
+        self.drawing = False  # asked once
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                return False  # it died
+            if line.strip() == READY:
+                return True
+            if line.strip() == NOT_DRAWN:
+                return False
+        self.stop()  # still drawing after all this time: the grader draws them, a fresh judge decides
+        return False
 
     def judge(self, request: dict, folder: Path) -> dict:
-        """The verdicts on ``request`` (as ``run_judge``)."""
+        """The verdicts on ``request`` (as ``run_judge``; by a fresh judge if this one ended before it was asked)."""
+        if self.proc.poll() is not None:
+            return run_judge(request, folder)
         req, out = _write_request(request, folder)
         try:
             _, stderr = self.proc.communicate(f"{req}\n", timeout=JUDGE_SECONDS)
@@ -161,4 +247,6 @@ class WarmJudge:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from dl4f import warm_start
+
+    warm_start.exit_now(main())  # the verdicts are written: no teardown (a second of JAX's and Keras's)

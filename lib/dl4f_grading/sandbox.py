@@ -389,7 +389,10 @@ class Running:
                     except psutil.Error:
                         pass
                 break
-            time.sleep(0.2)
+            try:
+                proc.wait(timeout=0.2)  # the next sample in 0.2 s, or at once when the run ends
+            except subprocess.TimeoutExpired:
+                pass
         returncode = proc.wait()
         # every process of the run is dead before the caller reads a file: the PID namespace's init (a child of
         # bwrap: its death kills every process of the namespace) and, unsandboxed, whatever the run started
@@ -409,19 +412,6 @@ def _process(pid: int) -> psutil.Process | None:
         return psutil.Process(pid)
     except psutil.Error:
         return None  # gone already
-
-
-def _lower_priority(pid: int) -> None:
-    """Run a waiting process's session at a lower priority than the notebook's (best effort): its warm-up uses the
-    cores the notebook leaves idle. With autogroups (Linux's default) a session's nice is its autogroup's."""
-    try:
-        Path(f"/proc/{pid}/autogroup").write_text("10")
-    except OSError:
-        pass
-    try:
-        os.setpriority(os.PRIO_PROCESS, pid, 10)
-    except OSError:
-        pass
 
 
 def start(argv: list[str], scratch: Path, limits: Limits, *, data_dir: Path | None = None, env: dict | None = None,
@@ -470,8 +460,6 @@ def start(argv: list[str], scratch: Path, limits: Limits, *, data_dir: Path | No
     finally:
         for fd in pass_fds:
             os.close(fd)
-    if waiting:
-        _lower_priority(proc.pid)
     reader = _reader(chan_r, channel) if chan_r is not None else None
     return Running(proc, limits, out, log, reader, scratch, user if sandboxed else None)
 

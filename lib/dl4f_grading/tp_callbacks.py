@@ -28,7 +28,7 @@ import numpy as np
 
 from dl4f_grading import keras_artifacts as art
 from dl4f_grading import rules
-from dl4f_grading.cells import decide
+from dl4f_grading.cells import decide, prepared
 from dl4f_grading.source_checks import Rules
 
 ASSIGNMENT = "tp-callbacks"
@@ -166,6 +166,27 @@ def _reference_drive(seed: int, k: int, kind: str) -> dict:
     s = script(secret_scripts(seed), f"q1_{k}")
     return drive(reference_callbacks(kind), s["weights"], 10.0 ** s["log_lr"],
                  {"val_loss": s["val_loss"], "loss": s["loss"]})
+
+
+@functools.lru_cache(maxsize=8)
+def _reference_reduce(seed: int) -> dict:
+    """Keras's ReduceLROnPlateau (the TP's parameters) on the scripted training of Question 2."""
+    from dl4f.tp_callbacks_artifacts import drive
+
+    s = script(secret_scripts(seed), "q2r")
+    return drive(reference_callbacks("reduce_lr"), s["weights"], 10.0 ** s["log_lr"],
+                 {"val_loss": s["val_loss"], "loss": s["loss"]})
+
+
+def prepare(seed: int, secrets: dict) -> None:
+    """What correct callbacks do on the scripts (cached above): the waiting judge drives Keras's own callbacks while
+    the notebook runs (``judge.main``), the checks then find it."""
+    from dl4f import tp_callbacks as tpc
+
+    for k in range(N_Q1):
+        for kind in tpc.KINDS:
+            _reference_drive(seed, k, kind)
+    _reference_reduce(seed)
 
 
 def q3_scores(s: dict) -> np.ndarray:
@@ -434,7 +455,6 @@ def _q2_update_norm(ctx):
 
 
 def _q2_training(ctx):
-    from dl4f.tp_callbacks_artifacts import drive
 
     # The grader's own run, not the notebook's records: TrainingRecorder then Keras's ReduceLROnPlateau (the TP's
     # parameters) on a scripted training where the rate is lowered several times.
@@ -443,7 +463,7 @@ def _q2_training(ctx):
     assert error is None, f"TrainingRecorder could not be driven beside ReduceLROnPlateau: {error}"
     s = script(ctx.scripts(), "q2r")
     rates = 10.0 ** s["log_lr"]
-    ran = drive(reference_callbacks("reduce_lr"), s["weights"], rates, {"val_loss": s["val_loss"], "loss": s["loss"]})
+    ran = _reference_reduce(ctx.seed)
     want = np.concatenate([[rates[0]], ran["lr_after"][:-1]]).astype("float32").astype("float64")
     what = f"TrainingRecorder beside ReduceLROnPlateau on a scripted training of {Q2R_EPOCHS} epochs"
     lr = _numbers(arrays, "q2r_learning_rate", what, len(want))
@@ -560,10 +580,9 @@ QUESTIONS = {"q1": rules.Question(("make_callbacks",), _ANY, "q1_answer"),
              "q3": rules.Question(("QLikeEarlyStopping",), _ANY, "q3_answer")}
 CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
-
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
-          answers: dict | None = None) -> dict[str, dict]:
+          answers: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
     ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick, seed, answers),
-                  cells)
+    return decide(CELLS, lambda: Context(Path(artifacts), source, prepared(secrets, regenerate_secrets, seed), quick,
+                                         seed, answers), cells)

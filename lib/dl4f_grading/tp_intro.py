@@ -39,7 +39,7 @@ import numpy as np
 from dl4f import evaluation
 from dl4f_grading import keras_artifacts as art
 from dl4f_grading import programs, rules
-from dl4f_grading.cells import decide
+from dl4f_grading.cells import decide, prepared
 from dl4f_grading.source_checks import Rules
 
 ASSIGNMENT = "tp-intro"
@@ -623,10 +623,9 @@ _CHECKS: dict[str, Callable[[Context], str]] = {
 }
 CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
-
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
-          answers: dict | None = None, verified: str | None = None) -> dict[str, dict]:
+          answers: dict | None = None, verified: str | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
     ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick, answers,
-                                         Path(verified) if verified else None), cells)
+    return decide(CELLS, lambda: Context(Path(artifacts), source, prepared(secrets, regenerate_secrets, seed), quick,
+                                         answers, Path(verified) if verified else None), cells)

@@ -28,12 +28,13 @@ import numpy as np
 
 from dl4f_grading import keras_artifacts as art
 from dl4f_grading import programs, rules
-from dl4f_grading.cells import decide
+from dl4f_grading.cells import decide, prepared
 from dl4f_grading.source_checks import Rules
 
 ASSIGNMENT = "tp-optimization"
 EXPORT_MODULE = "dl4f.tp_optimization_artifacts"
 RECIPE_EPOCHS = 0  # nothing is trained: never "quick"
+JUDGE_IMPORTS = ("scipy.optimize",)  # what the checks import (the grader's SLSQP): by the judge while it waits
 
 TRADING_DAYS = 252
 CONSTRAINT_THRESHOLD = 1e-6
@@ -184,6 +185,16 @@ def reference_min_variance(cov) -> np.ndarray:
 def reference_frontier(mu, cov, target: float) -> np.ndarray:
     key, n = _key(mu, cov)
     return _cached("frontier", key, n, float(target))
+
+
+def prepare(seed: int, secrets: dict) -> None:
+    """The grader's own solutions of every secret problem (cached above): the waiting judge computes them while the
+    notebook runs (``judge.main``), the checks then find them."""
+    for p in secrets["problems"]:
+        reference_max_sharpe(p["mu"], p["cov"])
+        reference_min_variance(p["cov"])
+        for target in p["targets"]:
+            reference_frontier(p["mu"], p["cov"], target)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -548,10 +559,9 @@ _CHECKS: dict[str, Callable[[Context], str]] = {
 }
 CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
-
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
-          answers: dict | None = None, verified: str | None = None) -> dict[str, dict]:
+          answers: dict | None = None, verified: str | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
     ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), answers,
+    return decide(CELLS, lambda: Context(Path(artifacts), source, prepared(secrets, regenerate_secrets, seed), answers,
                                          Path(verified) if verified else None), cells)

@@ -25,7 +25,7 @@ import numpy as np
 
 from dl4f import evaluation
 from dl4f_grading import keras_artifacts as art
-from dl4f_grading.cells import decide
+from dl4f_grading.cells import decide, prepared
 
 ASSIGNMENT = "tp-rnn"
 EXPORT_MODULE = "dl4f.tp_rnn_artifacts"
@@ -380,9 +380,8 @@ def regenerate_secrets(seed: int) -> dict:
     spec = lstm_checks.make_probe_spec(seed, Q4_PROBE_UNITS, 1)
     return {"probe_spec": spec, "task_targets": [targets for _, targets in lstm_checks.make_teacher_tasks(seed + 1)]}
 
-
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
-          answers: dict | None = None) -> dict[str, dict]:
+          answers: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. ``answers`` (grade id
     -> the student's answer cell): where given, CustomLSTM counts only from its answer cell (q4_answer)."""
     def checks():
@@ -392,7 +391,8 @@ def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str]
         if not problems:
             return CELLS
         return {gid: (_refused(problems) if gid.startswith("q4") else check) for gid, check in CELLS.items()}
-    return decide(checks(), lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick), cells)
+    return decide(checks(), lambda: Context(Path(artifacts), source, prepared(secrets, regenerate_secrets, seed), quick),
+                  cells)
 
 
 def _refused(problems: list[str]):

@@ -34,7 +34,7 @@ import numpy as np
 from dl4f import evaluation
 from dl4f_grading import keras_artifacts as art
 from dl4f_grading import rules
-from dl4f_grading.cells import decide
+from dl4f_grading.cells import decide, prepared
 from dl4f_grading.source_checks import ATTENTION_RULES, Rules
 
 ASSIGNMENT = "tp-transformer"
@@ -636,9 +636,9 @@ QUESTIONS = {
 }
 CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
-
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
-          answers: dict | None = None) -> dict[str, dict]:
+          answers: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
     ``answers`` (grade id -> the student's answer cell): where given, answers count only in their own cells."""
-    return decide(CELLS, lambda: Context(Path(artifacts), source, regenerate_secrets(seed), quick, answers), cells)
+    return decide(CELLS, lambda: Context(Path(artifacts), source, prepared(secrets, regenerate_secrets, seed), quick,
+                                         answers), cells)

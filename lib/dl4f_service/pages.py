@@ -32,7 +32,7 @@ def grading_status(sub: Submission) -> str:
 
 def questions(sub: Submission) -> list[dict]:
     """Each graded cell: title (its comment lines, never a hidden test's code), points, verdict, the judge's message
-    (already redacted by the engine)."""
+    (already redacted by the judge: ``dl4f_grading.redact``)."""
     if not sub.result:
         return []
     result = json.loads(sub.result)
