@@ -127,9 +127,9 @@ def test_the_scripts_are_secret_per_student_and_their_answers_are_unambiguous():
     stops = [grader.q3_expected(grader.script(a, f"q3_{k}")) for k in range(3)]
     assert 0 < stops[0]["stop"] < grader.Q3_EPOCHS - 1 and stops[2]["stop"] == -1  # the last one never stops
     assert stops[0]["best"] == int(np.argmin(grader.q3_scores(grader.script(a, "q3_0"))))
-    ref = grader._reference_drive(1, 0, "early_stopping")
+    ref = grader._reference_drive(1, "q1_0", "early_stopping")
     assert 0 < int(ref["stop"]) < grader.Q1_EPOCHS - 1, "the scripted loss must make early stopping fire"
-    lr = grader._reference_drive(1, 0, "reduce_lr")["lr_after"]
+    lr = grader._reference_drive(1, "q1_0", "reduce_lr")["lr_after"]
     assert lr[-1] < lr[0], "the scripted loss must make ReduceLROnPlateau act"
 
 

@@ -160,21 +160,12 @@ def reference_callbacks(kind: str) -> list:
 
 
 @functools.lru_cache(maxsize=32)
-def _reference_drive(seed: int, k: int, kind: str) -> dict:
+def _reference_drive(seed: int, prefix: str, kind: str) -> dict:
+    """Keras's own callbacks of ``kind`` (the TP's parameters) driven on the script ``prefix`` of ``seed``."""
     from dl4f.tp_callbacks_artifacts import drive
 
-    s = script(secret_scripts(seed), f"q1_{k}")
+    s = script(secret_scripts(seed), prefix)
     return drive(reference_callbacks(kind), s["weights"], 10.0 ** s["log_lr"],
-                 {"val_loss": s["val_loss"], "loss": s["loss"]})
-
-
-@functools.lru_cache(maxsize=8)
-def _reference_reduce(seed: int) -> dict:
-    """Keras's ReduceLROnPlateau (the TP's parameters) on the scripted training of Question 2."""
-    from dl4f.tp_callbacks_artifacts import drive
-
-    s = script(secret_scripts(seed), "q2r")
-    return drive(reference_callbacks("reduce_lr"), s["weights"], 10.0 ** s["log_lr"],
                  {"val_loss": s["val_loss"], "loss": s["loss"]})
 
 
@@ -185,8 +176,8 @@ def prepare(seed: int, secrets: dict) -> None:
 
     for k in range(N_Q1):
         for kind in tpc.KINDS:
-            _reference_drive(seed, k, kind)
-    _reference_reduce(seed)
+            _reference_drive(seed, f"q1_{k}", kind)
+    _reference_drive(seed, "q2r", "reduce_lr")
 
 
 def q3_scores(s: dict) -> np.ndarray:
@@ -331,7 +322,7 @@ def _q1_behaviour(ctx):
             prefix = f"q1_{k}_{kind}"
             error = _error_of(arrays, f"make_callbacks_{kind}_{k}")
             assert error is None, f"make_callbacks({kind!r}) could not be driven: {error}"
-            ref = _reference_drive(ctx.seed, k, kind)
+            ref = _reference_drive(ctx.seed, f"q1_{k}", kind)
             what = f"make_callbacks({kind!r}) on a scripted training"
             epochs = int(_numbers(arrays, f"{prefix}_epochs", what)[0])
             want = int(ref["epochs"])
@@ -455,7 +446,6 @@ def _q2_update_norm(ctx):
 
 
 def _q2_training(ctx):
-
     # The grader's own run, not the notebook's records: TrainingRecorder then Keras's ReduceLROnPlateau (the TP's
     # parameters) on a scripted training where the rate is lowered several times.
     arrays = ctx.driven()
@@ -463,7 +453,7 @@ def _q2_training(ctx):
     assert error is None, f"TrainingRecorder could not be driven beside ReduceLROnPlateau: {error}"
     s = script(ctx.scripts(), "q2r")
     rates = 10.0 ** s["log_lr"]
-    ran = _reference_reduce(ctx.seed)
+    ran = _reference_drive(ctx.seed, "q2r", "reduce_lr")
     want = np.concatenate([[rates[0]], ran["lr_after"][:-1]]).astype("float32").astype("float64")
     what = f"TrainingRecorder beside ReduceLROnPlateau on a scripted training of {Q2R_EPOCHS} epochs"
     lr = _numbers(arrays, "q2r_learning_rate", what, len(want))
@@ -579,6 +569,7 @@ QUESTIONS = {"q1": rules.Question(("make_callbacks",), _ANY, "q1_answer"),
              "q2": rules.Question(("TrainingRecorder",), _ANY, "q2_answer"),
              "q3": rules.Question(("QLikeEarlyStopping",), _ANY, "q3_answer")}
 CELLS = rules.guarded(_CHECKS, QUESTIONS)
+
 
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
           answers: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:

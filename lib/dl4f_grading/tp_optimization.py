@@ -559,6 +559,7 @@ _CHECKS: dict[str, Callable[[Context], str]] = {
 }
 CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
+
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
           answers: dict | None = None, verified: str | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.

@@ -380,6 +380,7 @@ def regenerate_secrets(seed: int) -> dict:
     spec = lstm_checks.make_probe_spec(seed, Q4_PROBE_UNITS, 1)
     return {"probe_spec": spec, "task_targets": [targets for _, targets in lstm_checks.make_teacher_tasks(seed + 1)]}
 
+
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
           answers: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. ``answers`` (grade id

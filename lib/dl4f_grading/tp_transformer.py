@@ -636,6 +636,7 @@ QUESTIONS = {
 }
 CELLS = rules.guarded(_CHECKS, QUESTIONS)
 
+
 def judge(artifacts: Path, source: str, seed: int, quick: bool, cells: list[str],
           answers: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Decide every graded cell in ``cells``: {grade_id: {"passed": bool, "message": str}}. Never raises.
