@@ -162,6 +162,68 @@ def test_the_static_checks_refuse_dense_and_fit(tmp_path, secrets):
     assert "derive from keras.layers.Layer" in grader.judge(folder, no_layer, SEED, False, ["q4_save"])["q4_save"]["message"]
 
 
+def test_the_exports_warm_up_changes_nothing_the_export_records(tmp_path, secrets):
+    """``tp_intro_artifacts.warm`` (the waiting export runs it on the grader's inputs before any student code is
+    loaded): Keras's own layers and the course's MSE at the grader's shapes, one step per ``next``, then Keras's
+    global state reset. An export after it records what an export before it did (honest answers in the
+    solution's style: a layer of ``keras.ops``, ``value_and_grad`` over ``stateless_call``, an eager loop)."""
+    import jax
+    import jax.numpy as jnp
+    import keras
+
+    from dl4f import tp_intro_artifacts as export
+
+    class MyDense(keras.layers.Layer):
+        def __init__(self, units, activation=None, **kwargs):
+            super().__init__(**kwargs)
+            self.units, self.activation = int(units), keras.activations.get(activation)
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform")
+            self.bias = self.add_weight(shape=(self.units,), initializer="zeros")
+
+        def call(self, inputs):
+            return self.activation(keras.ops.matmul(inputs, self.kernel) + self.bias)
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units,
+                    "activation": keras.activations.serialize(self.activation)}
+
+    def loss_and_grads(model, trainable, X, y):
+        def loss(weights):
+            return jnp.mean((jnp.reshape(model.stateless_call(weights, [], X)[0], (-1,)) - jnp.reshape(y, (-1,))) ** 2)
+        return jax.value_and_grad(loss)(trainable)
+
+    def fit_by_hand(model, X, y, epochs, batch_size, learning_rate):
+        weights, losses = [v.value for v in model.trainable_variables], []
+        for _ in range(epochs):
+            total = 0.0
+            for start in range(0, len(X), batch_size):
+                loss, grads = loss_and_grads(model, weights, X[start:start + batch_size], y[start:start + batch_size])
+                weights = [w - learning_rate * g for w, g in zip(weights, grads, strict=True)]
+                total += float(loss) * len(X[start:start + batch_size])
+            losses.append(total / len(X))
+        for variable, value in zip(model.trainable_variables, weights, strict=True):
+            variable.assign(value)
+        return losses
+
+    namespace = {"MyDense": MyDense, "loss_and_grads": loss_and_grads, "fit_by_hand": fit_by_hand}
+    inputs = tmp_path / "inputs"
+    grader.inputs(SEED, inputs)
+    export.export_artifacts(namespace, tmp_path / "before", inputs)
+    steps = sum(1 for _ in export.warm(inputs))
+    task = secrets["train"]
+    last_batch = len(task["X"]) % int(task["batch_size"]) != 0
+    assert steps == 1 + len(secrets["probes"]) + 3 + 1 + last_batch  # imports, probes, loss_and_grads', fit_by_hand's
+    assert keras.layers.Dense(1).name == "dense"  # Keras's global state reset: names as in a fresh process
+    export.export_artifacts(namespace, tmp_path / "after", inputs)
+    for name in ("q4.npz", "q5.npz"):
+        with np.load(tmp_path / "before" / name) as f, np.load(tmp_path / "after" / name) as g:
+            assert sorted(f.files) == sorted(g.files) and not any("error" in k for k in f.files), f.files
+            for key in f.files:
+                np.testing.assert_allclose(g[key], f[key], rtol=1e-6, atol=1e-7, err_msg=f"{name}/{key}")
+
+
 def _keras_sgd(task: dict) -> tuple[list[np.ndarray], list[float]]:
     """What a student's float32 ``model.fit`` with SGD does on the grader's task: trained weights, epoch losses."""
     import keras

@@ -26,11 +26,16 @@ def _arrays(folder) -> dict:
     return out
 
 
-def test_a_waiting_judge_draws_the_inputs_and_then_judges(tmp_path, stocks):
-    """The inputs the waiting judge drew are the grader's (the same arrays as the TP's ``inputs`` of the seed), and
+def test_a_waiting_judge_draws_the_inputs_copies_them_and_then_judges(tmp_path, stocks):
+    """The inputs the waiting judge drew are the grader's (the same arrays as the TP's ``inputs`` of the seed), a
+    copy of them is in the waiting export's folder (a copy that cannot be made leaves nothing half-written), and
     the same process then decides a request (here on an empty export: every cell fails, with a reason)."""
     module = judge.tp_module(TP)
-    waiting = judge.WarmJudge(TP, 11, tmp_path / "inputs")
+    (tmp_path / "export").mkdir()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "inputs").write_text("a file where the copy would go")
+    copies = (tmp_path / "taken" / "inputs", tmp_path / "export" / "inputs")
+    waiting = judge.WarmJudge(TP, 11, tmp_path / "inputs", copies=copies)
     try:
         assert waiting.inputs_ready() is True
         drawn = _arrays(tmp_path / "inputs")
@@ -39,6 +44,11 @@ def test_a_waiting_judge_draws_the_inputs_and_then_judges(tmp_path, stocks):
         assert drawn.keys() == again.keys() and len(drawn) > 10
         for key, value in again.items():
             np.testing.assert_array_equal(drawn[key], value, err_msg=key)
+        copied = _arrays(tmp_path / "export" / "inputs")
+        assert copied.keys() == drawn.keys() and all(np.array_equal(copied[k], drawn[k]) for k in drawn)
+        assert [p.name for p in (tmp_path / "export").iterdir()] == ["inputs"]
+        assert [p.name for p in (tmp_path / "taken").iterdir()] == ["inputs"]  # no "inputs.part" left
+        assert (tmp_path / "taken" / "inputs").read_text() == "a file where the copy would go"
         (tmp_path / "artifacts").mkdir()
         cells = ["q1_estimate", "q2_optimum"]
         verdicts = waiting.judge({"tp": TP, "artifacts": str(tmp_path / "artifacts"), "source": "", "seed": 11,

@@ -207,6 +207,59 @@ def test_a_process_started_ahead_waits_for_go_sees_what_was_put_there_and_its_cl
     assert outcome.seconds < 3
 
 
+WARMING = """
+import time
+from pathlib import Path
+from dl4f import warm_start
+
+def warming():  # the export's: its steps need the grader's inputs
+    if not Path("inputs").is_dir():
+        return None
+    def steps():
+        for k in range(1000):
+            Path(f"step{k}").write_text("")
+            if k == FAIL_AT:
+                raise RuntimeError("a warm-up step that fails")
+            time.sleep(0.05)
+            yield
+    return steps()
+
+went = warm_start.wait_for_go(modules=(), warming=warming)
+print("went", went, len(list(Path(".").glob("step*"))), flush=True)
+"""
+
+
+@pytest.mark.parametrize("fail_at", [None, 4])
+def test_a_waiting_process_warms_up_once_its_inputs_are_there_until_go_or_a_failed_step(tmp_path, fail_at):
+    """``warm_start.wait_for_go(warming=...)`` (the export's warm-up on the grader's inputs): no step before the
+    inputs are in the folder; then one step at a time while ``go`` has not come, none after it; a step that fails
+    ends the warm-up and the process still goes at ``go``."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    code = f"FAIL_AT = {fail_at}\n" + WARMING
+    running = sandbox.start([sys.executable, "-c", code], scratch, sandbox.Limits(seconds=60), waiting=True)
+
+    def steps() -> int:
+        return len(list(scratch.glob("step*")))
+
+    time.sleep(1.0)
+    assert steps() == 0  # no inputs yet: no step
+    (scratch / "inputs").mkdir()
+    deadline = time.monotonic() + 30
+    while steps() < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if fail_at is not None:
+        time.sleep(0.5)
+        assert steps() == fail_at + 1  # the failed step was the last
+    before = steps()
+    running.go()
+    outcome = running.wait()
+    log = (tmp_path / "sandbox.log").read_text()
+    assert outcome.ok, log
+    at_go = int(log.split("went True ")[1].split()[0])
+    assert before <= at_go <= before + 1 and at_go == steps()  # the step under way at go ended, no other started
+
+
 def test_a_process_started_ahead_and_never_told_to_go_is_stopped_with_all_it_started(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -2,20 +2,23 @@
 
 ``python -m dl4f.export_run --export MODULE`` (in a folder holding ``snapshot/``, ``inputs/`` and an empty
 ``artifacts/``): imports the TP's export module ``MODULE`` first (with ``--wait``, it then warms up and waits for
-the grader's ``go``: ``dl4f.warm_start``), then restores the notebook's objects that
+the grader's ``go``: ``dl4f.warm_start``; meanwhile, once the grader's inputs are in ``inputs/``, it runs the
+module's ``warm(inputs)`` if it has one: the grader's own computations at the inputs' shapes, which fill JAX's
+caches before any student code is loaded), then restores the notebook's objects that
 ``dl4f.submission_run`` saved (``snapshot/<name>.pkl``, for each name of ``MODULE.NAMES``), then runs
 ``MODULE.export_artifacts(namespace, "artifacts", "inputs")``, which calls them on the grader's inputs and saves
 what they return, as data.
 
-Why a process of its own: nothing the notebook's cells did to their process (a patched ``callable_from``, a
-replaced ``drive``, a module rebound) exists here; the grader's problems (``inputs/``) did not exist while the
-cells ran, so no cell could read them; and ``artifacts/`` is a folder the notebook never saw, so no file it wrote
-is read as an artifact. The restored objects are the student's code and run here when the export calls them (and,
-for an object with a pickling hook, when it is restored): what this process records is only what they returned.
-So the grader reads the files this leaves as data, in a process of its own; the rules refuse, anywhere in the
-notebook, the code that would patch this process from inside (assignments to modules, dynamic lookups, pickling
-hooks such as ``__reduce__``: ``dl4f_grading.source_checks``), and the properties that matter are proven where no
-student code ran (the judge's references; JAX programs run by ``dl4f.verify_programs``).
+Why a process of its own: nothing the notebook's cells did to their process (a patched ``callable_from``, a replaced
+``drive``, a module rebound) exists here; the grader's problems (``inputs/``) are drawn by the grader's judge into
+folders the notebook's sandbox never mounts (this one's included), so no cell could read them; and ``artifacts/`` is
+a folder the notebook never saw, so no file it wrote is read as an artifact. The restored objects are the student's
+code and run here when the export calls them (and, for an object with a pickling hook, when it is restored): what
+this process records is only what they returned. So the grader reads the files this leaves as data, in a process of
+its own; the rules refuse, anywhere in the notebook, the code that would patch this process from inside (assignments
+to modules, dynamic lookups, pickling hooks such as ``__reduce__``: ``dl4f_grading.source_checks``), and the
+properties that matter are proven where no student code ran (the judge's references; JAX programs run by
+``dl4f.verify_programs``).
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     if args.wait:
         warm_start.lower_priority()  # the notebook's run has the cores first
     module = importlib.import_module(args.export)  # the export's code is bound before any student code loads
-    if args.wait and not warm_start.wait_for_go():
+    if args.wait and not warm_start.wait_for_go(warming=lambda: _warming(module, Path("inputs"))):
         return 0
     t0 = time.perf_counter()
     apply_config(Path(SNAPSHOT))
@@ -91,6 +94,14 @@ def main(argv=None) -> int:
     _add(out / "export.json", {f"restore {name}": why for name, why in missing.items()})
     _add(out / "export_seconds.json", {"restore": round(restored, 2)})  # for the benchmarks only
     return 0
+
+
+def _warming(module, inputs: Path):
+    """The steps of the export module's warm-up (``MODULE.warm(inputs)``), once the grader's inputs are in their
+    folder (the waiting judge copies them there while the notebook runs); None until then, or without one."""
+    if not hasattr(module, "warm") or not inputs.is_dir():
+        return None
+    return module.warm(inputs)
 
 
 def _add(path: Path, entries: dict) -> None:

@@ -9,7 +9,8 @@ grader placed in ``inputs_dir`` and saves what they return, as data:
   scores them itself); ``model_linear.npz``: the linear regression's coefficients;
 - ``q3.npz``: ``vix_before(vix, dates)`` on the grader's VIX series and dates;
 - ``q4.npz`` and ``q4_config.json``: ``MyDense`` on the grader's weights and inputs, built directly, rebuilt from
-  its ``get_config``, and inside a small model saved and reloaded (``.keras``) here, outputs before and after;
+  its ``get_config``, and inside a small model saved and reloaded (``.keras``) here, outputs before (the model
+  called) and after (``predict``: compiled);
 - ``q5.npz``: ``loss_and_grads`` at the grader's weights, and the weights and losses ``fit_by_hand`` reaches on
   the grader's task, from the grader's initial weights, in a model of Keras's own layers;
 - ``export.json``: what was saved, and every error.
@@ -51,12 +52,61 @@ def program_probes(inputs_dir) -> dict[str, list[tuple]]:
 
 
 def _mlp(d: int, h: int, weights):
-    """A 2-layer MLP of Keras's own layers (the grader's, not the student's), with the given weights."""
+    """A 2-layer MLP of Keras's own layers (the grader's, not the student's), with the given weights (or Keras's
+    initial ones: None)."""
     import keras
 
     model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(h, activation="relu"), keras.layers.Dense(1)])
-    model.set_weights([np.asarray(w, dtype="float32") for w in weights])
+    if weights is not None:
+        model.set_weights([np.asarray(w, dtype="float32") for w in weights])
     return model
+
+
+def warm(inputs_dir):
+    """The export's warm-up (``dl4f.export_run``, while the notebook runs, before any student code is loaded): the
+    computations the export will ask of the notebook's code, done with Keras's own ``Dense`` and the course's MSE
+    (``dl4f.training_loop.mse``) at the grader's shapes, one step per ``next``.
+
+    Eager JAX compiles each operation once per shape and keeps it for the process (``loss_and_grads`` on three
+    batch sizes is about 75 programs; a layer's random initial weights, one per shape): a notebook's answers made
+    of the same operations then find them compiled (measured on the reference solution: the export 3.6 s -> 1.1 s).
+    It changes how fast the export goes, never what it records; Keras's global state (layer names, the seed
+    generator) is reset at the end."""
+    import jax
+    import keras
+    import sklearn.linear_model  # noqa: F401  (model_linear's class: restoring it imports scikit-learn, 0.2 s)
+
+    from dl4f import tp_intro
+    from dl4f.training_loop import mse
+
+    inputs = Path(inputs_dir)
+    spec, task = _npz(inputs / "intro.npz"), _npz(inputs / "train.npz")
+    yield
+    for i in range(int(spec["n_probes"])):  # MyDense's probes: its weights' initialisation, its call
+        p = {k[len(f"p{i}_"):]: v for k, v in spec.items() if k.startswith(f"p{i}_")}
+        d, units = p["W1"].shape
+        layer = keras.layers.Dense(int(units), activation=str(p["activation"]) or None)
+        model = keras.Sequential([keras.Input((int(d),)), layer, keras.layers.Dense(1)])
+        model.set_weights([p[k].astype("float32") for k in ("W1", "b1", "W2", "b2")])
+        model(p["X"].astype("float32"))
+        yield
+    d, h = task["X"].shape[1], task["W1"].shape[1]
+    X, y, batch = task["X"].astype("float32"), task["y"].astype("float32"), int(task["batch_size"])
+    batches = [(task[f"g{k}_X"], task[f"g{k}_y"]) for k in range(int(task["n_grad_probes"]))]
+    batches += [(X[:batch], y[:batch])] + ([(X[-(len(X) % batch):], y[-(len(X) % batch):])] if len(X) % batch else [])
+    for xb, yb in batches:  # loss_and_grads on its probes, and on fit_by_hand's batches, with the update
+        model = _mlp(d, h, [task[n] for n in ("W1", "b1", "W2", "b2")])
+        weights = [v.value for v in model.trainable_variables]
+        xb, yb = xb.astype("float32"), yb.astype("float32")
+        _, grads = jax.value_and_grad(lambda w, m=model, xb=xb, yb=yb: mse(yb, m.stateless_call(w, [], xb)[0]))(weights)
+        [w - float(task["learning_rate"]) * g for w, g in zip(weights, grads, strict=True)]
+        yield
+    # the models' initial weights (restored ones, the builders'): at the TP's sizes and the grader's, for a hidden
+    # layer on the window, or on the window and the VIX side by side
+    for window, hidden in ((tp_intro.WINDOW, tp_intro.HIDDEN), (int(spec["build_window"]), int(spec["build_hidden"]))):
+        for width in (window, window + 1):
+            _mlp(width, hidden, None)
+    keras.backend.clear_session(free_memory=False)
 
 
 def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
@@ -133,10 +183,11 @@ def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:
                 model = keras.Sequential([keras.Input((p["X"].shape[1],)), cls(units, activation=act),
                                           keras.layers.Dense(1)])
                 model.set_weights([p[k].astype("float32") for k in ("W1", "b1", "W2", "b2")])
-                arrays[f"model_out_{i}"] = _floats(model.predict(p["X"], verbose=0))
+                arrays[f"model_out_{i}"] = _floats(model(p["X"].astype("float32"), training=False))
                 with tempfile.TemporaryDirectory() as tmp:
                     model.save(Path(tmp) / "m.keras")
                     again = keras.saving.load_model(Path(tmp) / "m.keras", custom_objects={"MyDense": cls})
+                # compiled, as fit and predict run it: a call that leaves keras.ops for NumPy fails here
                 arrays[f"reloaded_out_{i}"] = _floats(again.predict(p["X"], verbose=0))
             except Exception as exc:  # noqa: BLE001
                 arrays[f"error_{i}"] = np.array(_short_error(exc))

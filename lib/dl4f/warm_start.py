@@ -4,14 +4,17 @@ The grader starts a sandbox's process while the notebook still runs (``dl4f_grad
 the process imports what it will need (JAX and its CPU backend, Keras, cloudpickle: seconds that would otherwise
 follow the notebook's run) and then blocks on its standard input until the grader, once every process of the
 notebook's run is dead and the folder holds the snapshots and the grader's inputs, writes ``go``. Nothing of the
-student's exists in the process before that: the folder is empty until then and no student object is loaded.
+student's exists in the process before that: no student object is loaded, and the folder holds only what the
+grader put there (the export's: the grader's inputs, once drawn, on which it warms up: ``dl4f.export_run``).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import select
 import sys
+from collections.abc import Callable, Iterator
 
 WARM = ("cloudpickle", "jax", "keras")
 NICE = 10  # a waiting process's priority: below the notebook's (0)
@@ -56,12 +59,27 @@ def warm_up(modules: tuple[str, ...] = WARM) -> None:
         sys.modules["jax"].numpy.zeros(()).block_until_ready()
 
 
-def wait_for_go(modules: tuple[str, ...] = WARM) -> bool:
+def wait_for_go(modules: tuple[str, ...] = WARM, warming: Callable[[], Iterator | None] | None = None,
+                poll: float = 0.1) -> bool:
     """``warm_up(modules)``, then wait for ``go`` on standard input (the caller lowered its priority first).
 
-    Returns False when the input closed without ``go`` (the grader stopped the grading): nothing to do then."""
+    ``warming`` (optional) is asked every ``poll`` seconds for the steps of a further warm-up (an iterator, each
+    ``next`` one step; None while it cannot start, e.g. its inputs are not there yet); the steps then run one at a
+    time while ``go`` has not come: at ``go``, the step under way ends and no other starts. A step that fails ends
+    the warm-up (it only saves time later). Returns False when the input closed without ``go`` (the grader
+    stopped the grading): nothing to do then."""
     warm_up(modules)
-    return sys.stdin.buffer.readline().strip() == b"go"
+    stdin = sys.stdin.buffer
+    steps = None
+    while warming is not None and not select.select([stdin], [], [], poll if steps is None else 0.0)[0]:
+        try:
+            if steps is None:
+                steps = warming()
+            else:
+                next(steps)
+        except Exception:  # noqa: BLE001  (StopIteration: done; any other: a warm-up decides nothing)
+            warming = None
+    return stdin.readline().strip() == b"go"
 
 
 def exit_now(code: int) -> None:

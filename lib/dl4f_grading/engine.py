@@ -248,8 +248,10 @@ def _export_limits(settings: Settings) -> sandbox.Limits:
 
 
 def _start_export(job: Job, settings: Settings, module, work: Path) -> sandbox.Running:
-    """Start the export's sandbox while the notebook runs (``dl4f.warm_start``): its folder holds only an empty
-    ``artifacts/``; it imports and waits until ``_export`` has put the snapshots and the grader's inputs there."""
+    """Start the export's sandbox while the notebook runs (``dl4f.warm_start``): its folder holds an empty
+    ``artifacts/``, then the grader's inputs once the waiting judge has drawn them (the export's warm-up runs the
+    grader's own computations at their shapes: ``dl4f.export_run``); it waits until ``_export`` has put the
+    snapshots there. No student code runs in it before that."""
     folder = work / "export"
     (folder / "artifacts").mkdir(parents=True)
     argv = [sys.executable, "-m", "dl4f.export_run", "--export", module.EXPORT_MODULE, "--wait"]
@@ -276,12 +278,13 @@ def _inputs(job: Job, module, work: Path, judging: judge.WarmJudge | None) -> No
 
 
 def _export(settings: Settings, work: Path, scratch: Path, export: sandbox.Running) -> tuple:
-    """Second sandboxed run, after every process of the first is dead: the snapshots and the grader's inputs
-    (``work/inputs``) go into the waiting export's folder, which then exports into its empty ``artifacts/``.
-    Returns (artifacts folder, outcome)."""
+    """Second sandboxed run, after every process of the first is dead: the snapshots go into the waiting export's
+    folder, beside the grader's inputs (``work/inputs``, copied there by the judge, or now), and it exports into
+    its empty ``artifacts/``. Returns (artifacts folder, outcome)."""
     folder = work / "export"
     _copy_snapshots(scratch, folder / "snapshot", settings.limits.file_mb)
-    shutil.copytree(work / INPUTS, folder / "inputs")
+    if not (folder / INPUTS).is_dir():  # the waiting judge copies them there as soon as it has drawn them
+        shutil.copytree(work / INPUTS, folder / INPUTS)
     export.go()
     return folder / "artifacts", export.wait()
 
@@ -488,8 +491,9 @@ def sweep_work_folders(tmp: Path | None = None) -> list[Path]:
 def prepare_worker(tp: str) -> None:
     """Import what grading a submission of ``tp`` needs (its checks, its export's module), once per worker process:
     ``grade_class``'s workers start with it, so that no submission pays for it (a service worker keeps its imports
-    from one job to the next)."""
+    from one job to the next). ``dl4f.data`` (the worker's data cache, ``_data_dir``) brings pandas: 0.3 s."""
     importlib.import_module(judge.tp_module(tp).EXPORT_MODULE)
+    importlib.import_module("dl4f.data")
 
 
 def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = None) -> dict:
@@ -525,7 +529,7 @@ def grade_submission(job: Job | dict, progress: Callable[[dict], None] | None = 
     started: list = []  # started ahead (their imports overlap the notebook's run); stopped if grading ends early
     try:
         # the judge first: it draws the grader's inputs into work/inputs while the notebook runs
-        started.append(judging := judge.WarmJudge(job.tp, job.seed, work / INPUTS))
+        started.append(judging := judge.WarmJudge(job.tp, job.seed, work / INPUTS, copies=(work / "export" / INPUTS,)))
         started.append(export := _start_export(job, settings, module, work))
         started.append(verifier := _start_verify(job, settings, module, work))
         scratch, outcome, records, executed = _run_notebook(job, settings, composed, work, names, progress)

@@ -8,7 +8,8 @@ an enormous array) from taking the coordinator down: ``run_judge`` reports that 
 Every message it writes is redacted with the attempt's secrets (``dl4f_grading.redact``).
 
 ``WarmJudge`` starts it while the notebook runs, below the notebook's priority: it draws the grader's inputs of the
-attempt's seed (the TP's ``inputs``) into the submission's work folder, which no sandbox mounts, computes what
+attempt's seed (the TP's ``inputs``) into the submission's work folder, which no sandbox mounts (and a copy into the
+waiting export's folder, whose warm-up reads their shapes before any student code is loaded), computes what
 depends on them alone (the TP's ``prepare``: the grader's own optimisations, callbacks driven on the scripts),
 imports what the checks need, then waits for the request.
 
@@ -26,6 +27,7 @@ import importlib
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -83,15 +85,29 @@ def tp_module(tp: str):
 
 
 def _draw(module, line: str) -> tuple[int, dict] | None:
-    """Draw the grader's inputs of the seed in ``line`` (``{"seed": S, "inputs": FOLDER}``) into ``FOLDER`` while
-    the notebook runs (the TP's ``inputs``); return ``(seed, secrets)``, or None if they could not be drawn (the
-    grader then draws them itself, and reports why)."""
+    """Draw the grader's inputs of the seed in ``line`` (``{"seed": S, "inputs": FOLDER, "copies": [TARGET]}``)
+    into ``FOLDER`` while the notebook runs (the TP's ``inputs``), and copy them to each ``TARGET``; return ``(seed,
+    secrets)``, or None if they could not be drawn (the grader then draws them itself, and reports why)."""
     try:
         order = json.loads(line)
         seed = int(order["seed"])
-        return seed, module.inputs(seed, Path(order["inputs"]))
+        drawn = seed, module.inputs(seed, Path(order["inputs"]))
     except Exception:  # noqa: BLE001  (the grader draws them again: the error shows there)
         return None
+    for target in order.get("copies", []):
+        _copy_inputs(Path(order["inputs"]), Path(target))
+    return drawn
+
+
+def _copy_inputs(inputs: Path, target: Path) -> None:
+    """A copy of the drawn inputs at ``target``, whole or not at all (written beside it, then renamed). Best
+    effort: where it is missing, the grader copies them itself before the export goes (``engine._export``)."""
+    part = target.with_name(target.name + ".part")
+    try:
+        shutil.copytree(inputs, part)
+        part.rename(target)
+    except OSError:
+        shutil.rmtree(part, ignore_errors=True)
 
 
 def _prepare(module, seed: int, secrets: dict) -> None:
@@ -187,19 +203,20 @@ def run_judge(request: dict, folder: Path) -> dict:
 class WarmJudge:
     """A judge process started ahead, while the notebook runs, at a lower priority than the notebook: it draws the
     grader's inputs of ``seed`` into ``inputs`` (the TP's ``inputs``: problems, probes, scripted trainings; a
-    folder no sandbox mounts), keeps their secrets, imports what its checks need (Keras, JAX: seconds) and waits
-    for its request on standard input. It is the grader's own code only (no student code ever runs in it);
-    ``inputs_ready`` waits for the inputs, ``judge`` hands it the request once the artifacts exist, ``stop`` ends
-    it if the grading stops first."""
+    folder no sandbox mounts) and copies them to each of ``copies`` (the waiting export's folder), keeps their
+    secrets, imports what its checks need (Keras, JAX: seconds) and waits for its request on standard input. It
+    is the grader's own code only (no student code ever runs in it); ``inputs_ready`` waits for the inputs,
+    ``judge`` hands it the request once the artifacts exist, ``stop`` ends it if the grading stops first."""
 
-    def __init__(self, tp: str, seed: int | None = None, inputs: Path | None = None):
+    def __init__(self, tp: str, seed: int | None = None, inputs: Path | None = None, copies: tuple[Path, ...] = ()):
         tp_module(tp)  # refuses an unknown TP here, as run_judge's process would
         self.proc = subprocess.Popen(_command("--wait", tp), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
         self.drawing = seed is not None and inputs is not None
         if self.drawing:  # a line in the pipe's buffer: read once the judge has imported the TP's module
+            order = {"seed": int(seed), "inputs": str(inputs), "copies": [str(c) for c in copies]}
             try:
-                self.proc.stdin.write(json.dumps({"seed": int(seed), "inputs": str(inputs)}) + "\n")
+                self.proc.stdin.write(json.dumps(order) + "\n")
                 self.proc.stdin.flush()
             except OSError:  # it died already: the grader draws the inputs, ``judge`` reports how it ended
                 self.drawing = False

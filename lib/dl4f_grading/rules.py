@@ -52,24 +52,24 @@ class Question:
 
 def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(source_checks.clean_cell(source))
+        return source_checks._parse(source)
     except (SyntaxError, ValueError):
         return None
 
 
-def _definitions(tree: ast.Module) -> dict[str, list[ast.AST]]:
-    return source_checks._Module(tree, source_checks.LSTM_RULES).defs
+@functools.lru_cache(maxsize=32)
+def _module(source: str) -> source_checks._Module | None:
+    """The imports and module-level definitions of ``source`` (None if it does not parse), read once per text."""
+    tree = _parse(source)
+    return None if tree is None else source_checks._Module(tree, source_checks.LSTM_RULES)
 
 
 @functools.lru_cache(maxsize=64)
 def reached(source: str, entry: str) -> tuple[set[str], set[str]] | None:
     """(names, attribute names) read by the module-level definition ``entry`` and, transitively, by the module-level
     definitions it uses; string constants are data, not names. None if ``entry`` is not defined."""
-    tree = _parse(source)
-    if tree is None:
-        return None
-    mod = source_checks._Module(tree, source_checks.LSTM_RULES)
-    if entry not in mod.defs:
+    mod = _module(source)
+    if mod is None or entry not in mod.defs:
         return None
     names, attributes, seen, todo = set(), set(), set(), list(mod.defs[entry])
     while todo:
@@ -103,12 +103,10 @@ def placement_problems(source: str, answers: dict[str, str] | None, entries: Ite
     is None (not known) or the placement is right."""
     if answers is None:
         return []
-    cell = _parse(answers.get(answer, "") or "")
-    tree = _parse(source)
-    if cell is None or tree is None:
-        return [f"the answer cell {answer} does not parse"] if tree is not None else []
-    in_cell = _definitions(cell)
-    everywhere = _definitions(tree)
+    cell, whole = _module(answers.get(answer, "") or ""), _module(source)
+    if cell is None or whole is None:
+        return [f"the answer cell {answer} does not parse"] if whole is not None else []
+    in_cell, everywhere = cell.defs, whole.defs
     problems = []
     for entry in entries:
         own = {ast.dump(n) for n in in_cell.get(entry, [])}
@@ -136,9 +134,8 @@ def _problems(source: str, question: Question, answers: tuple | None) -> tuple[l
     answers = dict(answers) if answers is not None else None
     found = source_checks.own_code_problems(source, list(question.entries), question.rules,
                                             layer_classes=question.layer_classes)
-    tree = _parse(source)
-    if tree is not None:  # an entry bound nowhere: its artifacts are missing and say so; one imported is refused
-        mod = source_checks._Module(tree, source_checks.LSTM_RULES)
+    mod = _module(source)
+    if mod is not None:  # an entry bound nowhere: its artifacts are missing and say so; one imported is refused
         unbound = [e for e in question.entries if e not in mod.defs and e not in mod.imports]
         found = [p for p in found if not any(p.startswith((f"{e} is not defined", f"class {e} is not defined"))
                                              for e in unbound)]

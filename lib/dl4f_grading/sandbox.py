@@ -331,8 +331,8 @@ class Running:
     A process started with ``waiting=True`` reads its standard input: it prepares (imports, warms up) and waits
     there until ``go`` writes to it. The grader starts the export and the judge that way while the notebook runs,
     so that their fixed costs overlap the notebook's time; the limits' clock starts at ``go``. Until then only the
-    grader's own code runs in it (the student's objects and the grader's inputs are put in its folder only before
-    ``go``, after every process of the notebook's run is dead)."""
+    grader's own code runs in it (the student's objects are put in its folder only before ``go``, after every
+    process of the notebook's run is dead; the grader's inputs may come earlier, from the grader's judge)."""
 
     def __init__(self, proc: subprocess.Popen, limits: Limits, out, log: Path, reader, scratch: Path,
                  user: tuple[int, int] | None):

@@ -30,6 +30,7 @@ the code as text (``ast``), never execute it.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 
 LAYER_BASES = frozenset({"keras.layers.Layer", "keras.Layer", "keras.src.layers.Layer", "keras.src.layers.layer.Layer",
@@ -462,7 +463,10 @@ def _derives_from_layer(mod: _Module, cls: ast.ClassDef, seen=None) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=32)
 def _parse(source: str) -> ast.Module:
+    """``source`` (magics made ``pass``) parsed once per text: the judge checks one notebook for every question, and
+    no check changes the tree it reads."""
     return ast.parse(clean_cell(source))
 
 

@@ -198,6 +198,22 @@ def inputs(seed: int, folder: Path) -> dict:
     return secrets
 
 
+def prepare(seed: int, secrets: dict) -> None:
+    """What the checks' model loading will compile, compiled while the notebook runs (the waiting judge,
+    ``judge.main``): loading a ``.keras`` file builds each layer, which draws its initial weights (a JAX program per
+    shape, 0.05 s each) before the file's weights replace them. Drawn here at the shapes the TP prescribes
+    (``model_mlp``, ``model_vix``: ``WINDOW`` days, ``HIDDEN`` units) and at the secret sizes (the builders), for a
+    hidden layer on the window or on the window and the VIX side by side."""
+    import keras
+
+    from dl4f import tp_intro
+
+    for window, hidden in ((tp_intro.WINDOW, tp_intro.HIDDEN), tuple(secrets["sizes"])):
+        for inputs in (window, window + 1):
+            keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(hidden, activation="relu"),
+                              keras.layers.Dense(1)])
+
+
 # ----------------------------------------------------------------------------------------------------
 # The grader's references (float64 NumPy)
 
