@@ -164,13 +164,15 @@ def test_the_static_checks_refuse_dense_and_fit(tmp_path, secrets):
 
 def test_the_exports_warm_up_changes_nothing_the_export_records(tmp_path, secrets):
     """``tp_intro_artifacts.warm`` (the waiting export runs it on the grader's inputs before any student code is
-    loaded): Keras's own layers and the course's MSE at the grader's shapes, one step per ``next``, then Keras's
-    global state reset. An export after it records what an export before it did (honest answers in the
-    solution's style: a layer of ``keras.ops``, ``value_and_grad`` over ``stateless_call``, an eager loop)."""
+    loaded): Keras's own layers and the course's MSE at the grader's shapes, one step per ``next``; Keras's global
+    state is reset after it (``export_run.forget_warm_up``). An export after it records what an export before it
+    did (honest answers in the solution's style: a layer of ``keras.ops``, ``value_and_grad`` over
+    ``stateless_call``, an eager loop)."""
     import jax
     import jax.numpy as jnp
     import keras
 
+    from dl4f import export_run
     from dl4f import tp_intro_artifacts as export
 
     class MyDense(keras.layers.Layer):
@@ -215,6 +217,7 @@ def test_the_exports_warm_up_changes_nothing_the_export_records(tmp_path, secret
     task = secrets["train"]
     last_batch = len(task["X"]) % int(task["batch_size"]) != 0
     assert steps == 1 + len(secrets["probes"]) + 3 + 1 + last_batch  # imports, probes, loss_and_grads', fit_by_hand's
+    export_run.forget_warm_up()  # as the export does at go
     assert keras.layers.Dense(1).name == "dense"  # Keras's global state reset: names as in a fresh process
     export.export_artifacts(namespace, tmp_path / "after", inputs)
     for name in ("q4.npz", "q5.npz"):

@@ -188,6 +188,26 @@ def test_the_export_carries_the_notebooks_settings_and_imports_keras_only_for_on
     assert seen == [[None, None], ["float64", False], [None, True], [None, None]], seen  # Keras imports JAX
 
 
+def test_after_the_exports_warm_up_the_notebooks_float64_holds(tmp_path):
+    """The export's warm-up builds Keras layers before ``go`` (``tp_intro_artifacts.warm``), and the first layer
+    built fixes Keras's default dtype policy from ``floatx``: without ``export_run.forget_warm_up`` the notebook's
+    float64 (applied after it) would not reach the layers the export builds; with it, they are float64 and named as
+    in a fresh process, whether the warm-up ended or ``go`` stopped it."""
+    code = ("import json, sys; from pathlib import Path; import keras; from dl4f import export_run\n"
+            "keras.layers.Dense(2).build((None, 3))  # what a warm-up leaves\n"
+            "if sys.argv[2] == 'forget': export_run.forget_warm_up()\n"
+            "export_run.apply_config(Path(sys.argv[1]))\n"
+            "layer = keras.layers.Dense(2); layer.build((None, 3))\n"
+            "print(json.dumps([str(layer.kernel.dtype), layer.name]))")
+    (tmp_path / "config.json").write_text(json.dumps({"keras_floatx": "float64"}))
+    seen = {}
+    for mode in ("keep", "forget"):
+        proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), mode], capture_output=True, text=True,
+                              env={**os.environ, "KERAS_BACKEND": "jax"}, check=True)
+        seen[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen == {"keep": ["float32", "dense_1"], "forget": ["float64", "dense"]}, seen
+
+
 def test_the_work_folder_of_a_killed_grading_process_is_swept_and_a_live_ones_kept(tmp_path, monkeypatch):
     """A grading process killed mid-submission (a service worker, an interrupted ``dl4f tp grade``) leaves its work
     folder: the next grading process removes it; a running process's folder, or one kept on purpose, stays."""

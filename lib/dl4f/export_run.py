@@ -83,8 +83,10 @@ def main(argv=None) -> int:
     if args.wait:
         warm_start.lower_priority()  # the notebook's run has the cores first
     module = importlib.import_module(args.export)  # the export's code is bound before any student code loads
-    if args.wait and not warm_start.wait_for_go(warming=lambda: _warming(module, Path("inputs"))):
+    warming = (lambda: _warming(module, Path("inputs"))) if hasattr(module, "warm") else None
+    if args.wait and not warm_start.wait_for_go(warming=warming):
         return 0
+    forget_warm_up()
     t0 = time.perf_counter()
     apply_config(Path(SNAPSHOT))
     namespace, missing = restore(module.NAMES, Path(SNAPSHOT))
@@ -98,10 +100,16 @@ def main(argv=None) -> int:
 
 def _warming(module, inputs: Path):
     """The steps of the export module's warm-up (``MODULE.warm(inputs)``), once the grader's inputs are in their
-    folder (the waiting judge copies them there while the notebook runs); None until then, or without one."""
-    if not hasattr(module, "warm") or not inputs.is_dir():
-        return None
-    return module.warm(inputs)
+    folder (the waiting judge copies them there while the notebook runs); None until then."""
+    return module.warm(inputs) if inputs.is_dir() else None
+
+
+def forget_warm_up() -> None:
+    """Keras's global state as a fresh process has it, whether the warm-up ended or ``go`` stopped it: its layer
+    names, and the default dtype policy, which the first layer built fixes from ``floatx`` (the notebook's
+    ``floatx``, applied next by ``apply_config``, must hold for the layers the export builds)."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session(free_memory=False)
 
 
 def _add(path: Path, entries: dict) -> None:

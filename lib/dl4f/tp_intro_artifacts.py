@@ -70,8 +70,8 @@ def warm(inputs_dir):
     Eager JAX compiles each operation once per shape and keeps it for the process (``loss_and_grads`` on three
     batch sizes is about 75 programs; a layer's random initial weights, one per shape): a notebook's answers made
     of the same operations then find them compiled (measured on the reference solution: the export 3.6 s -> 1.1 s).
-    It changes how fast the export goes, never what it records; Keras's global state (layer names, the seed
-    generator) is reset at the end."""
+    It changes how fast the export goes, never what it records: Keras's global state (layer names, the default
+    dtype policy that the first layer built fixes) is reset after it (``export_run.forget_warm_up``)."""
     import jax
     import keras
     import sklearn.linear_model  # noqa: F401  (model_linear's class: restoring it imports scikit-learn, 0.2 s)
@@ -106,7 +106,6 @@ def warm(inputs_dir):
     for window, hidden in ((tp_intro.WINDOW, tp_intro.HIDDEN), (int(spec["build_window"]), int(spec["build_hidden"]))):
         for width in (window, window + 1):
             _mlp(width, hidden, None)
-    keras.backend.clear_session(free_memory=False)
 
 
 def export_artifacts(namespace: dict, out_dir, inputs_dir) -> dict:

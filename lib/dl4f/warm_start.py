@@ -65,9 +65,10 @@ def wait_for_go(modules: tuple[str, ...] = WARM, warming: Callable[[], Iterator 
 
     ``warming`` (optional) is asked every ``poll`` seconds for the steps of a further warm-up (an iterator, each
     ``next`` one step; None while it cannot start, e.g. its inputs are not there yet); the steps then run one at a
-    time while ``go`` has not come: at ``go``, the step under way ends and no other starts. A step that fails ends
-    the warm-up (it only saves time later). Returns False when the input closed without ``go`` (the grader
-    stopped the grading): nothing to do then."""
+    time while ``go`` has not come: at ``go``, the step under way ends, no other starts and the steps are closed
+    (``close``). A step that fails ends the warm-up (it only saves time later). What a warm-up leaves in the
+    process's global state is the caller's to reset (``dl4f.export_run``). Returns False when the input closed
+    without ``go`` (the grader stopped the grading): nothing to do then."""
     warm_up(modules)
     stdin = sys.stdin.buffer
     steps = None
@@ -79,6 +80,11 @@ def wait_for_go(modules: tuple[str, ...] = WARM, warming: Callable[[], Iterator 
                 next(steps)
         except Exception:  # noqa: BLE001  (StopIteration: done; any other: a warm-up decides nothing)
             warming = None
+    if hasattr(steps, "close"):
+        try:
+            steps.close()  # a generator stopped at go runs its cleanup now
+        except Exception:  # noqa: BLE001
+            pass
     return stdin.readline().strip() == b"go"
 
 

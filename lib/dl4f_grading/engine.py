@@ -284,7 +284,7 @@ def _export(settings: Settings, work: Path, scratch: Path, export: sandbox.Runni
     folder = work / "export"
     _copy_snapshots(scratch, folder / "snapshot", settings.limits.file_mb)
     if not (folder / INPUTS).is_dir():  # the waiting judge copies them there as soon as it has drawn them
-        shutil.copytree(work / INPUTS, folder / INPUTS)
+        judge.copy_whole(work / INPUTS, folder / INPUTS)
     export.go()
     return folder / "artifacts", export.wait()
 

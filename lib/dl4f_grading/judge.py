@@ -9,7 +9,7 @@ Every message it writes is redacted with the attempt's secrets (``dl4f_grading.r
 
 ``WarmJudge`` starts it while the notebook runs, below the notebook's priority: it draws the grader's inputs of the
 attempt's seed (the TP's ``inputs``) into the submission's work folder, which no sandbox mounts (and a copy into the
-waiting export's folder, whose warm-up reads their shapes before any student code is loaded), computes what
+waiting export's folder, whose warm-up runs on them before any student code is loaded), computes what
 depends on them alone (the TP's ``prepare``: the grader's own optimisations, callbacks driven on the scripts),
 imports what the checks need, then waits for the request.
 
@@ -99,15 +99,25 @@ def _draw(module, line: str) -> tuple[int, dict] | None:
     return drawn
 
 
-def _copy_inputs(inputs: Path, target: Path) -> None:
-    """A copy of the drawn inputs at ``target``, whole or not at all (written beside it, then renamed). Best
-    effort: where it is missing, the grader copies them itself before the export goes (``engine._export``)."""
+def copy_whole(folder: Path, target: Path) -> None:
+    """A copy of ``folder`` at ``target``, whole or not at all: written beside it, then renamed (a waiting export
+    watches for ``target`` and reads it at once). ``OSError`` if it cannot be made; nothing is left half-written."""
     part = target.with_name(target.name + ".part")
     try:
-        shutil.copytree(inputs, part)
+        shutil.copytree(folder, part)
         part.rename(target)
     except OSError:
         shutil.rmtree(part, ignore_errors=True)
+        raise
+
+
+def _copy_inputs(inputs: Path, target: Path) -> None:
+    """Best effort: where the copy is missing, the grader makes it itself before the export goes
+    (``engine._export``)."""
+    try:
+        copy_whole(inputs, target)
+    except OSError:
+        pass
 
 
 def _prepare(module, seed: int, secrets: dict) -> None:

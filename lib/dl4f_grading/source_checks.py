@@ -465,8 +465,8 @@ def _derives_from_layer(mod: _Module, cls: ast.ClassDef, seen=None) -> bool:
 
 @functools.lru_cache(maxsize=32)
 def _parse(source: str) -> ast.Module:
-    """``source`` (magics made ``pass``) parsed once per text: the judge checks one notebook for every question, and
-    no check changes the tree it reads."""
+    """``source`` (magics made ``pass``) parsed once per text: the judge checks one notebook for every question.
+    The tree is shared by every caller: read it, never change it."""
     return ast.parse(clean_cell(source))
 
 
