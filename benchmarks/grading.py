@@ -14,7 +14,8 @@
    goal < 15 %; and the whole **overhead** (graded - plain) / graded, which also holds what the sandboxed run costs
    beyond the plain one (the sandbox's start, 0.2 s; the waiting processes' imports on the cores the notebook
    leaves idle). The fixed costs are itemised: the export (each step: calling the student's code on the grader's
-   inputs, building the probes' models), the programs, the judge.
+   inputs, building the probes' models; and how much of the export's warm-up was done before ``go``), the
+   programs, the judge.
 3. **Throughput**: ``--copies`` copies of the submission graded by ``grade_class`` with 1, then 2 workers:
    submissions per hour.
 
@@ -147,7 +148,12 @@ def measure(tp: str, args, start: float) -> None:
               f"{after / total:.1%} of the graded time (goal < 15 %)", flush=True)
         print(f"overhead of the boundary, the sandboxed run's own included: {(total - plain) / total:.1%} of the "
               f"graded time (the sandboxed run {seconds['run']:.1f} s against the plain {plain:.1f} s)", flush=True)
-        steps = ", ".join(f"{k} {v:.1f}" for k, v in sorted(seconds.get("export_steps", {}).items(), key=lambda kv: -kv[1]))
+        steps = dict(seconds.get("export_steps", {}))
+        warmed = {k: steps.pop(k) for k in list(steps) if k.startswith("warm-up")}  # counts, not seconds
+        steps = ", ".join(f"{k} {v:.1f}" for k, v in sorted(steps.items(), key=lambda kv: -kv[1]))
+        if warmed:
+            steps += (f"; its warm-up before go: {warmed.get('warm-up steps', 0):g} steps"
+                      + (" (all)" if warmed.get("warm-up done") else ""))
         starts = 3 if verify else 2
         print(f"fixed costs: {starts} sandbox starts {starts * start:.1f} s; "
               f"export {seconds.get('export', 0):.1f} s ({steps}); judge {seconds.get('judge', 0):.1f} s", flush=True)

@@ -216,7 +216,8 @@ def test_the_exports_warm_up_changes_nothing_the_export_records(tmp_path, secret
     steps = sum(1 for _ in export.warm(inputs))
     task = secrets["train"]
     last_batch = len(task["X"]) % int(task["batch_size"]) != 0
-    assert steps == 1 + len(secrets["probes"]) + 3 + 1 + last_batch  # imports, probes, loss_and_grads', fit_by_hand's
+    # imports; loss_and_grads' 3 probes; MyDense's probes; the models' initial weights; fit_by_hand's batches
+    assert steps == 1 + 3 + len(secrets["probes"]) + 1 + 1 + last_batch
     export_run.forget_warm_up()  # as the export does at go
     assert keras.layers.Dense(1).name == "dense"  # Keras's global state reset: names as in a fresh process
     export.export_artifacts(namespace, tmp_path / "after", inputs)
